@@ -1,0 +1,56 @@
+//! Model routing: reading and replacing the model of a request, and recording who served it.
+
+use std::sync::Arc;
+
+use crate::BoxError;
+
+/// Reads and replaces the model a request asks for, so a fallback can re-send it.
+pub trait RouteModel<Req> {
+    /// Returns the model the request names, if it names one.
+    fn model(&self, request: &Req) -> Option<String>;
+
+    /// Replaces the model the request names.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the request body cannot be read or rewritten (not JSON, say).
+    fn set_model(&self, request: &mut Req, model: &str) -> Result<(), BoxError>;
+}
+
+/// Which model served a response, and how it got there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedBy {
+    /// The model that produced the response.
+    pub model: Arc<str>,
+    /// Position of that model in the fallback chain; 0 is the primary.
+    pub position: usize,
+}
+
+impl ServedBy {
+    /// Returns whether a fallback model, not the primary, served the response.
+    pub fn is_fallback(&self) -> bool {
+        self.position > 0
+    }
+}
+
+/// A response that can record which model served it.
+pub trait RecordServedBy {
+    /// Stores `served` in the response.
+    fn record_served_by(&mut self, served: ServedBy);
+}
+
+impl<B> RecordServedBy for http::Response<B> {
+    fn record_served_by(&mut self, served: ServedBy) {
+        self.extensions_mut().insert(served);
+    }
+}
+
+impl<Req, R: RouteModel<Req> + ?Sized> RouteModel<Req> for Arc<R> {
+    fn model(&self, request: &Req) -> Option<String> {
+        (**self).model(request)
+    }
+
+    fn set_model(&self, request: &mut Req, model: &str) -> Result<(), BoxError> {
+        (**self).set_model(request, model)
+    }
+}

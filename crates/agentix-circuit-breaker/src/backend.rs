@@ -223,3 +223,17 @@ where
 {
     type CommandFuture = S::Future;
 }
+
+/// A breaker state store that applies commands synchronously, for code without an async
+/// runtime; see [`crate::BlockingCircuitBreaker`].
+///
+/// Both the in-memory backend and the blocking Redis backend implement it, next to their
+/// `tower::Service` implementation, and apply the same state machine either way.
+pub trait BlockingBackend: Send + Sync {
+    /// Applies one command and returns the reply, blocking the calling thread meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the store cannot be reached or holds data it cannot read.
+    fn execute(&self, command: BreakerCommand) -> Result<BreakerReply, BoxError>;
+}

@@ -3,6 +3,6 @@
 pub mod backend;
 
 pub use backend::{
-    BreakerBackend, BreakerCommand, BreakerKey, BreakerPolicy, BreakerReply, CallResult,
-    CircuitSnapshot, CircuitState, Permit,
+    BlockingBackend, BreakerBackend, BreakerCommand, BreakerKey, BreakerPolicy, BreakerReply,
+    CallResult, CircuitSnapshot, CircuitState, Permit,
 };

@@ -1,1 +1,66 @@
+//! Retry middleware for LLM API calls: exponential backoff with jitter that honours server
+//! delay hints.
+//!
+//! [`RetryLayer`] wraps a service in [`Retry`], which sends a call again when its result is a
+//! transient failure: a rate limit (429), overload (503, Anthropic's 529), another 5xx, a
+//! timeout, a dropped connection or a conflict (409). It never retries invalid requests,
+//! authentication or permission errors, unknown models (400, 401, 403, 404, 413) or local
+//! rejections such as an open circuit or a spent token budget.
+//!
+//! # Decisions
+//!
+//! A classifier `C: Classify<Response>` from `agentix-core` reads each result once, and the
+//! layer maps its [`Outcome`](agentix_core::Outcome) as follows:
+//!
+//! - `Success` and `Rejected` are returned at once.
+//! - A `Failure` is retried when [`Failure::is_retryable`](agentix_core::Failure::is_retryable)
+//!   returns true (the server's `x-should-retry` header overrides the kind) and attempts remain.
+//! - A server delay hint (`retry-after`, `retry-after-ms`) longer than
+//!   [`RetryConfig::max_delay`] ends the call at once, so an outer layer such as a fallback
+//!   can move on instead of waiting. A shorter hint is waited in full: the delay is the
+//!   longer of the hint and the backoff delay.
+//!
+//! The result of the last attempt is returned unchanged: a 503 response stays an `Ok`
+//! response and an error stays the same error, boxed, so outer layers can classify it.
+//!
+//! # Schedule
+//!
+//! With the defaults a call gets 3 attempts, with delays of 1 s and 2 s before the retries,
+//! doubling up to a 30 s cap. [`Backoff`] documents the formula and the jitter, which only
+//! shortens delays, by up to [`DEFAULT_JITTER`] of each by default.
+//!
+//! # Replaying requests
+//!
+//! Each attempt sends a copy made with
+//! [`ReplayRequest::replay`](agentix_core::ReplayRequest::replay), made before the previous
+//! attempt is sent. A request that cannot be replayed (`replay` returns `None`, as for a
+//! one-shot body stream) is sent once, and the layer logs a warning when its failure would
+//! have been retried.
+//!
+//! # Streams
+//!
+//! The layer decides on the response as the inner service returns it, so a streamed body is
+//! retried only if the stream fails before a response is returned. A stream that breaks
+//! later reaches the caller as a body error.
+//!
+//! # Logging
+//!
+//! Each retry logs a `WARN` event with the attempt number, the delay, the failure kind and
+//! the status. Giving up after the last attempt, or on a request that cannot be replayed,
+//! logs a `WARN` event, and a delay hint above the cap an `INFO` event. No event carries a
+//! request or response body.
 
+mod backoff;
+mod config;
+mod error;
+mod future;
+mod layer;
+mod policy;
+mod service;
+
+pub use backoff::Backoff;
+pub use config::{RetryConfig, DEFAULT_JITTER};
+pub use error::ConfigError;
+pub use future::ResponseFuture;
+pub use layer::RetryLayer;
+pub use service::Retry;

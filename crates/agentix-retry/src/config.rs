@@ -1,0 +1,192 @@
+//! Retry options: how many attempts, and how long to wait between them.
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// The default fraction by which a delay may be shortened at random.
+///
+/// Jitter spreads out clients that failed at the same moment, such as every worker behind one
+/// rate limit, so that their retries do not arrive in lockstep. With 0.2 each delay falls
+/// between 80 % and 100 % of the documented schedule (0.8–1 s, 1.6–2 s, 3.2–4 s), so waits stay
+/// close to the schedule users configure and are never longer than it.
+pub const DEFAULT_JITTER: f64 = 0.2;
+
+/// Options of the retry layer.
+///
+/// Delays follow an exponential schedule: the wait before retry `n` (1 for the first retry)
+/// is `base_delay * 2^(n - 1)`, capped at `max_delay`, then shortened at random by up to
+/// `jitter` of itself. A server's delay hint replaces a shorter computed delay.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use agentix_retry::RetryConfig;
+///
+/// let config = RetryConfig {
+///     max_attempts: 5,
+///     jitter: 0.0,
+///     ..RetryConfig::default()
+/// };
+/// assert_eq!(config.base_delay, Duration::from_secs(1));
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryConfig {
+    /// Number of attempts in all, the first call included; 1 disables retries. Default 3.
+    pub max_attempts: u32,
+    /// Delay before the first retry, doubled for each later one. Default 1 s.
+    ///
+    /// Zero is valid and makes every retry immediate.
+    pub base_delay: Duration,
+    /// Cap on the computed delay, and the longest server delay hint the layer waits for.
+    /// Default 30 s.
+    pub max_delay: Duration,
+    /// Fraction of each delay, in `0.0..=1.0`, by which it may be shortened at random.
+    /// 0.0 gives the exact schedule. Default [`DEFAULT_JITTER`].
+    pub jitter: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+            jitter: DEFAULT_JITTER,
+        }
+    }
+}
+
+impl RetryConfig {
+    /// Checks that the options describe a usable schedule.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`ConfigError`] naming the first invalid field when `max_attempts` is 0,
+    /// when `base_delay` is longer than `max_delay`, or when `jitter` is NaN or outside
+    /// `0.0..=1.0`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_attempts == 0 {
+            return Err(ConfigError::ZeroMaxAttempts);
+        }
+        if self.base_delay > self.max_delay {
+            return Err(ConfigError::BaseDelayAboveMaxDelay {
+                base_delay: self.base_delay,
+                max_delay: self.max_delay,
+            });
+        }
+        // NOTE: `contains` is false for NaN, so NaN is rejected here too.
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(ConfigError::JitterOutOfRange {
+                jitter: self.jitter,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_matches_documented_values() {
+        let config = RetryConfig::default();
+        assert_eq!(config.max_attempts, 3);
+        assert_eq!(config.base_delay, Duration::from_secs(1));
+        assert_eq!(config.max_delay, Duration::from_secs(30));
+        assert_eq!(config.jitter, DEFAULT_JITTER);
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn zero_attempts_rejected() {
+        let config = RetryConfig {
+            max_attempts: 0,
+            ..RetryConfig::default()
+        };
+        assert_eq!(config.validate(), Err(ConfigError::ZeroMaxAttempts));
+    }
+
+    #[test]
+    fn one_attempt_accepted() {
+        let config = RetryConfig {
+            max_attempts: 1,
+            ..RetryConfig::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn zero_delays_accepted() {
+        let config = RetryConfig {
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            ..RetryConfig::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn base_equal_to_max_accepted() {
+        let config = RetryConfig {
+            base_delay: Duration::from_secs(30),
+            ..RetryConfig::default()
+        };
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn base_above_max_rejected() {
+        let config = RetryConfig {
+            base_delay: Duration::from_secs(31),
+            ..RetryConfig::default()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::BaseDelayAboveMaxDelay {
+                base_delay: Duration::from_secs(31),
+                max_delay: Duration::from_secs(30),
+            })
+        );
+    }
+
+    #[test]
+    fn jitter_bounds_accepted() {
+        for jitter in [0.0, 0.5, 1.0] {
+            let config = RetryConfig {
+                jitter,
+                ..RetryConfig::default()
+            };
+            assert_eq!(config.validate(), Ok(()), "jitter {jitter}");
+        }
+    }
+
+    #[test]
+    fn jitter_outside_unit_interval_rejected() {
+        for jitter in [-0.1, 1.01, f64::INFINITY, f64::NEG_INFINITY] {
+            let config = RetryConfig {
+                jitter,
+                ..RetryConfig::default()
+            };
+            assert_eq!(
+                config.validate(),
+                Err(ConfigError::JitterOutOfRange { jitter }),
+                "jitter {jitter}"
+            );
+        }
+    }
+
+    #[test]
+    fn jitter_nan_rejected() {
+        let config = RetryConfig {
+            jitter: f64::NAN,
+            ..RetryConfig::default()
+        };
+        let error = config.validate().expect_err("NaN jitter must be rejected");
+        assert_eq!(error.field(), "jitter");
+        assert!(matches!(error, ConfigError::JitterOutOfRange { jitter } if jitter.is_nan()));
+    }
+}

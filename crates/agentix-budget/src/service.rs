@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 use agentix_core::{BoxError, MeterUsage, TenantScoped};
 use tower_service::Service;
 
-use crate::billing::BillingPolicy;
+use crate::billing::{AlwaysBilled, BillingPolicy};
 use crate::config::BudgetConfig;
 use crate::error::ReserveError;
 use crate::future::ResponseFuture;
@@ -31,7 +31,7 @@ use crate::settlement::Settlement;
 /// An error releases the reservation because the provider bills nothing for a failed
 /// request. A dropped future charges it because the provider may have started generating.
 #[derive(Debug, Clone)]
-pub struct TokenBudget<S, L, M, B> {
+pub struct TokenBudget<S, L, M, B = AlwaysBilled> {
     inner: S,
     ledger: L,
     meter: M,

@@ -51,7 +51,7 @@ impl BudgetConfig {
     }
 }
 
-/// What one budget covers.
+/// Coverage of one budget: the whole client, or one tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum BudgetScope {
     /// One budget for every call through the client and its clones.
@@ -79,7 +79,7 @@ pub struct LedgerConfig {
     /// The hard stop on total tokens of each budget (`max_tokens_budget`). A limit of 0
     /// rejects every call.
     pub limit: u64,
-    /// What one budget covers. Default [`BudgetScope::Client`].
+    /// Coverage of one budget. Default [`BudgetScope::Client`].
     pub scope: BudgetScope,
     /// Admission rule. Default [`Admission::Capped`].
     pub admission: Admission,

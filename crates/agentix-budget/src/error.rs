@@ -4,7 +4,7 @@ use std::fmt;
 
 use agentix_core::{BoxError, BudgetExceeded, TenantId};
 
-/// Why a ledger did not reserve tokens for a call.
+/// Reason a ledger did not reserve tokens for a call.
 #[derive(Debug)]
 pub enum ReserveError {
     /// The budget is spent; the layer returns the [`BudgetExceeded`] to the caller.
@@ -20,8 +20,10 @@ impl From<BudgetExceeded> for ReserveError {
     }
 }
 
-/// A per-tenant ledger that tracks its maximum of tenants, all with usage or reservations,
-/// rejected a call for a new tenant; the provider was not called.
+/// A call of a new tenant rejected because the per-tenant ledger is full.
+///
+/// Every tracked tenant has usage or a reservation, so none can be evicted. The provider was
+/// not called.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantLimitReached {
     /// The tenant of the rejected call.

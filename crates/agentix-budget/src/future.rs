@@ -99,6 +99,8 @@ where
                 match &result {
                     Ok(response) => settlement
                         .settle_usage(meter.usage(response), || billing.is_billed(response)),
+                    // NOTE: an error raised after the provider started generating (a timeout
+                    // or a cut connection midway) may still be billed, but it is released here.
                     Err(_) => settlement.release(),
                 }
                 Poll::Ready(result.map_err(Into::into))

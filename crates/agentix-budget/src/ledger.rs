@@ -7,7 +7,7 @@ use crate::error::ReserveError;
 /// Tokens held for one admitted call until it settles.
 ///
 /// A reservation is not `Clone` and every ledger operation takes it by value, so it settles
-/// at most once. [`Settlement`](crate::Settlement) makes it settle exactly once.
+/// at most once. [`Settlement`](crate::Settlement) also settles it when dropped.
 pub trait Reservation {
     /// Returns the tokens reserved.
     fn tokens(&self) -> u64;
@@ -25,7 +25,7 @@ pub trait Reservation {
 /// `min(estimate, limit - used - reserved)`, or, under a strict rule, is rejected unless the
 /// whole estimate fits. Because the reservation counts at once, concurrent calls cannot all
 /// pass while the budget fills. A call then settles to its real usage, which may exceed what
-/// it reserved; `used` then goes past the limit and every later call is rejected.
+/// it reserved. In that case `used` goes past the limit and every later call is rejected.
 ///
 // NOTE: the operations are synchronous because the layer reserves inside `Service::call`.
 // A ledger on a shared store (Redis) needs either a blocking client or an asynchronous

@@ -43,8 +43,8 @@
 //!
 //! # Streams
 //!
-//! Settlement happens in one place, [`Settlement`], a guard that settles exactly once, by a
-//! method call or on drop. A streamed response body can carry it and settle when the stream
+//! Settlement happens in one place, [`Settlement`], a guard that settles once, by a method
+//! call or on drop. A streamed response body can carry it and settle when the stream
 //! ends or is dropped.
 
 mod billing;

@@ -19,7 +19,7 @@ use crate::ledger::{BudgetLedger, Reservation};
 ///
 /// # Tenant bound
 ///
-/// The map holds at most `max_tenants` tenants. When a new tenant arrives at that bound, every
+/// The map contains at most `max_tenants` tenants. When a new tenant arrives at that bound, every
 /// tenant that has used nothing and holds no reservation is evicted, because its budget is
 /// the same as a fresh one. Tenants with usage are never evicted, since that would restart
 /// their budget; when all of them have usage, a call of a new tenant is rejected with
@@ -139,7 +139,7 @@ impl InMemoryLedger {
         }
     }
 
-    /// Returns how many tenants the per-tenant map holds now.
+    /// Returns the number of tenants in the per-tenant map now.
     pub fn tenant_count(&self) -> usize {
         self.read_tenants().len()
     }

@@ -1,4 +1,4 @@
-//! The guard that settles one call's reservation exactly once.
+//! The guard that settles one call's reservation once.
 
 use std::fmt;
 
@@ -6,10 +6,11 @@ use agentix_core::Usage;
 
 use crate::ledger::{BudgetLedger, Reservation};
 
-/// Settles one admitted call's reservation exactly once: by a method call, or on drop.
+/// Guard of one admitted call's reservation, settled once by a method call or on drop.
 ///
 /// Each method consumes the guard. A guard dropped without one of them charges the whole
-/// reservation, because a call abandoned midway may still be billed by the provider.
+/// reservation, because a call abandoned midway may still be billed by the provider. A guard
+/// leaked with `mem::forget` never settles, and its tokens stay reserved.
 ///
 // NOTE: a streamed response moves this guard into its body wrapper instead of settling it in
 // the response future. The body then calls `settle_usage` when the final usage event arrives

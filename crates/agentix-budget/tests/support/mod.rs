@@ -1,7 +1,7 @@
 //! A tiny meter and inner service over `http::Request<String>` / `http::Response<String>`.
 //!
 //! A request body reads `"{estimate} {reply}"`, where `estimate` is a number or `-` for a
-//! request without a bound, and `reply` tells the inner service what to answer:
+//! request without a bound, and `reply` selects the inner service's response:
 //!
 //! - a number `n`: 200 with usage `n`;
 //! - `none`: 200 without usage;
@@ -52,7 +52,7 @@ impl MeterUsage<Request, Response> for TestMeter {
     }
 }
 
-/// Builds a request that estimates `estimate` tokens and asks for `reply`.
+/// Builds a request that estimates `estimate` tokens and requests `reply`.
 pub fn request(estimate: Option<u64>, reply: &str) -> Request {
     let estimate = estimate.map_or_else(|| "-".to_owned(), |value| value.to_string());
     http::Request::new(format!("{estimate} {reply}"))
@@ -65,7 +65,7 @@ pub fn tenant_request(tenant: &str, estimate: Option<u64>, reply: &str) -> Reque
     request
 }
 
-/// The inner service: answers as the request body says and counts its calls.
+/// The inner service, which responds as the request body selects and counts its calls.
 #[derive(Debug, Clone)]
 pub struct Provider {
     calls: Arc<AtomicUsize>,
@@ -156,7 +156,7 @@ pub fn budget_exceeded(error: &BoxError) -> &agentix_core::BudgetExceeded {
         .unwrap_or_else(|| panic!("expected BudgetExceeded, got `{error}`"))
 }
 
-/// An inner service that never fails to be ready; for readiness tests.
+/// Returns a 200 response with usage 1 at once; the inner service of readiness tests.
 pub fn ready_ok(_request: Request) -> std::future::Ready<Result<Response, Infallible>> {
     std::future::ready(Ok(respond(200, Some(1))))
 }

@@ -1,0 +1,105 @@
+//! Token usage of responses and spending estimates of requests.
+
+use agentix_core::{MeterUsage, Usage};
+use bytes::Bytes;
+use http::{Request, Response};
+use serde::Deserialize;
+
+use super::LlmAdapter;
+use crate::LlmBody;
+
+impl MeterUsage<Request<Bytes>, Response<LlmBody>> for LlmAdapter {
+    /// Returns the request's output limit plus its body length in bytes.
+    ///
+    /// The output limit is `max_tokens` (Anthropic, older OpenAI models) or
+    /// `max_completion_tokens` (OpenAI), the larger when both are set. The body length bounds
+    /// the input because every text token covers at least one byte of the JSON body, which
+    /// also contains the field names and quoting. `None` when the body sets no output limit or
+    /// is not JSON.
+    ///
+    /// NOTE: the byte length is not a bound for content that the provider fetches itself, such
+    /// as an image or a file given by URL or file id, which can cost more tokens than the bytes
+    /// that name it.
+    fn estimate(&self, request: &Request<Bytes>) -> Option<u64> {
+        #[derive(Deserialize)]
+        struct Limits {
+            max_tokens: Option<u64>,
+            max_completion_tokens: Option<u64>,
+        }
+        let limits: Limits = serde_json::from_slice(request.body()).ok()?;
+        let output = match (limits.max_tokens, limits.max_completion_tokens) {
+            (Some(a), Some(b)) => a.max(b),
+            (Some(limit), None) | (None, Some(limit)) => limit,
+            (None, None) => return None,
+        };
+        let input = u64::try_from(request.body().len()).unwrap_or(u64::MAX);
+        Some(output.saturating_add(input))
+    }
+
+    /// Returns the `usage` object of an Anthropic or OpenAI response.
+    ///
+    /// Anthropic's `input_tokens` excludes cached tokens, which it reports apart. OpenAI's
+    /// `prompt_tokens` includes `prompt_tokens_details.cached_tokens`, so those are moved from
+    /// the input to [`Usage::cache_read_input_tokens`] and counted once. `None` when the body
+    /// is not JSON, has no `usage`, or a count is not a non-negative integer.
+    fn usage(&self, response: &Response<LlmBody>) -> Option<Usage> {
+        let envelope: UsageEnvelope = serde_json::from_slice(response.body().as_bytes()).ok()?;
+        envelope.usage?.into_usage()
+    }
+}
+
+#[derive(Deserialize)]
+struct UsageEnvelope {
+    usage: Option<RawUsage>,
+}
+
+/// The counts of both formats; a field that the format does not use stays `None`.
+#[derive(Deserialize)]
+struct RawUsage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptTokensDetails {
+    cached_tokens: Option<u64>,
+}
+
+impl RawUsage {
+    fn into_usage(self) -> Option<Usage> {
+        if self.input_tokens.is_some() || self.output_tokens.is_some() {
+            return Some(Usage {
+                input_tokens: self.input_tokens.unwrap_or(0),
+                output_tokens: self.output_tokens.unwrap_or(0),
+                cache_creation_input_tokens: self.cache_creation_input_tokens.unwrap_or(0),
+                cache_read_input_tokens: self.cache_read_input_tokens.unwrap_or(0),
+            });
+        }
+        if self.prompt_tokens.is_some() || self.completion_tokens.is_some() {
+            let prompt = self.prompt_tokens.unwrap_or(0);
+            let cached = self
+                .prompt_tokens_details
+                .and_then(|details| details.cached_tokens)
+                .unwrap_or(0)
+                // A cached count above the prompt count is malformed; it is clamped so the
+                // total stays the prompt count.
+                .min(prompt);
+            return Some(Usage {
+                input_tokens: prompt - cached,
+                output_tokens: self.completion_tokens.unwrap_or(0),
+                cache_creation_input_tokens: 0,
+                cache_read_input_tokens: cached,
+            });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+#[path = "meter_tests.rs"]
+mod tests;

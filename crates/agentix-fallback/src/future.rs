@@ -209,7 +209,6 @@ where
         };
 
         let model = Arc::clone(&self.shared.models[next - 1]);
-        log_fallback(from, &model, next, outcome);
         if let Err(source) = self.shared.router.set_model(&mut request, &model) {
             return Err(Box::new(SetModelError {
                 model,
@@ -217,6 +216,7 @@ where
                 source,
             }));
         }
+        log_fallback(from, &model, next, outcome);
         self.position = next;
         Ok(Some(request))
     }

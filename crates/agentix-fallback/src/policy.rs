@@ -27,8 +27,8 @@ use agentix_core::{FailureKind, Outcome, Rejection};
 /// By default, a call does not fall back after an invalid request, a context length error,
 /// an authentication or permission error, an unknown model, a content policy refusal or an
 /// unclassified failure. Another model would most likely fail the same way.
-/// [`Rejection::BudgetExceeded`] never triggers a fallback, whatever the flags say, because
-/// a spent budget covers every model.
+/// [`Rejection::BudgetExceeded`] never triggers a fallback, whatever the flags are set to,
+/// because a spent budget covers every model.
 ///
 /// # The `x-should-retry` hint
 ///

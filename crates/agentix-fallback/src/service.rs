@@ -36,9 +36,8 @@ impl<R> Shared<R> {
 ///
 /// The request goes to the inner service as it is, for the primary model. When the
 /// [`FallbackPolicy`] selects the outcome for a fallback, the service takes a copy of the
-/// original request, sets the next model with [`RouteModel::set_model`] and sends it
-/// through the future's own clone of the inner service, which it readies before each
-/// attempt. Each model is tried at most once per call. When every model has failed, the
+/// original request and sets the next model with [`RouteModel::set_model`]. The copy goes
+/// through the future's own clone of the inner service, readied before each attempt. Each model is tried at most once per call. When every model has failed, the
 /// last result is returned: an error response stays `Ok` (with the model recorded), and an
 /// error stays the error.
 ///
@@ -68,7 +67,7 @@ impl<S, R> Fallback<S, R> {
     ///
     /// # Panics
     ///
-    /// Panics with the [`ConfigError`] message when `config` is invalid;
+    /// Panics with the [`ConfigError`] message when `config` is invalid.
     /// [`Fallback::try_new`] returns the error instead.
     pub fn new(inner: S, config: FallbackConfig, router: R) -> Self {
         match Self::try_new(inner, config, router) {

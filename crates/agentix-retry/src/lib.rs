@@ -43,6 +43,49 @@
 //! retried only if the stream fails before a response is returned. A stream that breaks
 //! later reaches the caller as a body error.
 //!
+//! # Placement
+//!
+//! Put the layer outside a circuit breaker, so that the breaker admits and records every
+//! attempt: a circuit that opens during a retry sequence rejects the next attempt with
+//! `CircuitOpen`, and that rejection ends the sequence at once. Put it inside a fallback
+//! layer, so that a fallback model is tried only after the primary has used all its
+//! attempts or returned a delay hint above the cap.
+//!
+//! # Examples
+//!
+//! ```
+//! use agentix_core::{BoxError, Classify, Failure, FailureKind, Outcome};
+//! use agentix_retry::{RetryConfig, RetryLayer};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! /// Treats 5xx responses and errors as retryable server failures.
+//! #[derive(Clone)]
+//! struct ServerErrors;
+//!
+//! impl Classify<http::Response<String>> for ServerErrors {
+//!     fn classify(&self, result: Result<&http::Response<String>, &BoxError>) -> Outcome {
+//!         match result {
+//!             Ok(response) if !response.status().is_server_error() => Outcome::Success,
+//!             _ => Outcome::Failure(Failure::new(FailureKind::ServerError)),
+//!         }
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), BoxError> {
+//! let client = service_fn(|request: http::Request<String>| async move {
+//!     Ok::<_, BoxError>(http::Response::new(request.into_body()))
+//! });
+//! let service = ServiceBuilder::new()
+//!     .layer(RetryLayer::new(RetryConfig::default(), ServerErrors))
+//!     .service(client);
+//!
+//! let response = service.oneshot(http::Request::new("hello".to_owned())).await?;
+//! assert_eq!(response.body(), "hello");
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Logging
 //!
 //! Each retry logs a `WARN` event with the attempt number, the delay, the failure kind and

@@ -142,6 +142,19 @@ async fn truncated_body_is_body_read_error() {
 }
 
 #[tokio::test]
+async fn https_to_plain_server_fails_handshake() {
+    let server = support::serve(Reply::new(200, "{}")).await;
+    let base_url = format!("https://{}", server.addr);
+    let request = anthropic::messages_request(&base_url, "k", &anthropic_body()).unwrap();
+
+    let error = HttpClient::new().oneshot(request).await.unwrap_err();
+
+    assert_eq!(transport_error(&error).kind(), TransportErrorKind::Connect);
+    assert!(error.to_string().contains("https://127.0.0.1"), "{error}");
+    assert_eq!(server.request_count(), 0, "no HTTP request got through");
+}
+
+#[tokio::test]
 async fn clones_share_the_connection_pool() {
     let server = support::serve(Reply::new(200, "{}")).await;
     let client = HttpClient::new();

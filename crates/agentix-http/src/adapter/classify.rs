@@ -21,7 +21,9 @@ impl Classify<Response<LlmBody>> for LlmAdapter {
     /// error is [`FailureKind::Other`].
     ///
     /// A 2xx response is a success. Any other response is a failure whose kind comes from the
-    /// error body's type when the body has a known one, else from the status. The status is
+    /// error body's type when the body has a known, specific one, else from the status. The
+    /// generic types `api_error`, `server_error` and `invalid_request_error` defer to the
+    /// status, so OpenAI's 503 `server_error` is [`FailureKind::Overloaded`]. The status is
     /// always recorded, and the hints come from [`crate::hints`]: `retry-after-ms` or
     /// `retry-after`, then, for a rate-limit failure only, the rate-limit reset headers.
     ///
@@ -46,10 +48,18 @@ pub(crate) fn classify_response(response: &Response<LlmBody>, now: SystemTime) -
 
     let headers = response.headers();
     let error_body = ErrorBody::parse(response.body().as_bytes());
-    let kind = error_body
-        .as_ref()
-        .and_then(ErrorBody::kind)
-        .unwrap_or_else(|| kind_from_status(status));
+    let status_kind = kind_from_status(status);
+    let kind = match error_body.as_ref().and_then(ErrorBody::kind) {
+        // Generic types (`api_error`, `server_error`, a plain `invalid_request_error`) only
+        // name the side at fault, so a status with a specific kind (503, 409) refines them.
+        Some(FailureKind::ServerError | FailureKind::InvalidRequest)
+            if status_kind != FailureKind::Other =>
+        {
+            status_kind
+        }
+        Some(body_kind) => body_kind,
+        None => status_kind,
+    };
 
     let mut should_retry = hints::should_retry(headers);
     if should_retry.is_none()

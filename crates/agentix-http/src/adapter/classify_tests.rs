@@ -105,6 +105,50 @@ fn body_type_wins_over_status() {
 }
 
 #[test]
+fn generic_types_defer_to_status() {
+    let rows = [
+        (
+            anthropic_error("api_error", "x"),
+            503,
+            FailureKind::Overloaded,
+        ),
+        (
+            anthropic_error("api_error", "x"),
+            502,
+            FailureKind::ServerError,
+        ),
+        (
+            anthropic_error("invalid_request_error", "x"),
+            409,
+            FailureKind::Conflict,
+        ),
+        (
+            anthropic_error("invalid_request_error", "x"),
+            408,
+            FailureKind::Timeout,
+        ),
+        (
+            anthropic_error("invalid_request_error", "x"),
+            418,
+            FailureKind::InvalidRequest,
+        ),
+        (
+            anthropic_error("api_error", "x"),
+            418,
+            FailureKind::ServerError,
+        ),
+        (
+            openai_error(Some("server_error"), Some("service_unavailable"), "x"),
+            503,
+            FailureKind::Overloaded,
+        ),
+    ];
+    for (body, status, expected) in rows {
+        assert_eq!(kind_of(status, &body), expected, "{status} {body}");
+    }
+}
+
+#[test]
 fn anthropic_context_length_from_message() {
     let body = anthropic_error(
         "invalid_request_error",

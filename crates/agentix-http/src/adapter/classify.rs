@@ -28,9 +28,9 @@ impl Classify<Response<LlmBody>> for LlmAdapter {
     /// `retry-after`, then, for a rate-limit failure only, the rate-limit reset headers.
     ///
     /// OpenAI's `insufficient_quota` is [`FailureKind::RateLimited`] with `should_retry` set to
-    /// `false` (unless the server sent `x-should-retry`), because a spent quota does not come
-    /// back within a retry schedule, while the kind still tells a breaker or a dashboard that
-    /// the provider limited the caller.
+    /// `false`, unless the server sent `x-should-retry`. A spent quota does not come back
+    /// within a retry schedule, but the kind still shows a breaker or a dashboard that the
+    /// provider limited the caller.
     fn classify(&self, result: Result<&Response<LlmBody>, &BoxError>) -> Outcome {
         match result {
             Ok(response) => classify_response(response, SystemTime::now()),

@@ -155,6 +155,24 @@ async fn https_to_plain_server_fails_handshake() {
 }
 
 #[tokio::test]
+async fn oversized_body_is_body_read_error() {
+    let server = support::serve(Reply::new(200, "x".repeat(2048))).await;
+    let client = HttpClient::builder()
+        .max_response_bytes(1024)
+        .build()
+        .unwrap();
+    let request = anthropic::messages_request(&server.base_url(), "k", &anthropic_body()).unwrap();
+
+    let error = client.oneshot(request).await.unwrap_err();
+
+    assert_eq!(transport_error(&error).kind(), TransportErrorKind::BodyRead);
+    assert!(
+        error.to_string().contains("length limit exceeded"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn clones_share_the_connection_pool() {
     let server = support::serve(Reply::new(200, "{}")).await;
     let client = HttpClient::new();

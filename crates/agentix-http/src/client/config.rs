@@ -15,6 +15,7 @@ use super::HttpClient;
 /// | `request_timeout` | 600 s |
 /// | `pool_idle_timeout` | 90 s |
 /// | `pool_max_idle_per_host` | 32 |
+/// | `max_response_bytes` | 64 MiB |
 ///
 /// The request timeout is long because a single non-streaming completion of a large model can
 /// take minutes.
@@ -31,6 +32,9 @@ pub struct HttpClientConfig {
     pub pool_idle_timeout: Option<Duration>,
     /// Maximum number of idle connections kept per host; 0 disables pooling.
     pub pool_max_idle_per_host: usize,
+    /// Maximum size of a response body in bytes; a larger body fails the call with a
+    /// [`TransportErrorKind::BodyRead`](crate::TransportErrorKind::BodyRead) error.
+    pub max_response_bytes: usize,
 }
 
 impl Default for HttpClientConfig {
@@ -40,6 +44,7 @@ impl Default for HttpClientConfig {
             request_timeout: Some(Duration::from_secs(600)),
             pool_idle_timeout: Some(Duration::from_secs(90)),
             pool_max_idle_per_host: 32,
+            max_response_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -69,6 +74,12 @@ impl HttpClientConfig {
             return Err(ConfigError {
                 field: "pool_idle_timeout",
                 reason: zero,
+            });
+        }
+        if self.max_response_bytes == 0 {
+            return Err(ConfigError {
+                field: "max_response_bytes",
+                reason: "must be greater than zero",
             });
         }
         Ok(())
@@ -111,6 +122,12 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Sets [`HttpClientConfig::max_response_bytes`].
+    pub fn max_response_bytes(mut self, max_bytes: usize) -> Self {
+        self.config.max_response_bytes = max_bytes;
+        self
+    }
+
     /// Returns the settings built so far.
     pub fn config(&self) -> &HttpClientConfig {
         &self.config
@@ -137,7 +154,14 @@ mod tests {
 
     #[test]
     fn zero_timeouts_name_their_field() {
-        let cases: [(&str, HttpClientConfig); 3] = [
+        let cases: [(&str, HttpClientConfig); 4] = [
+            (
+                "max_response_bytes",
+                HttpClientConfig {
+                    max_response_bytes: 0,
+                    ..HttpClientConfig::default()
+                },
+            ),
             (
                 "connect_timeout",
                 HttpClientConfig {
@@ -174,6 +198,7 @@ mod tests {
             request_timeout: None,
             pool_idle_timeout: None,
             pool_max_idle_per_host: 0,
+            max_response_bytes: 1,
         };
         assert_eq!(config.validate(), Ok(()));
     }
@@ -184,12 +209,14 @@ mod tests {
             .connect_timeout(Some(Duration::from_secs(1)))
             .request_timeout(None)
             .pool_idle_timeout(Some(Duration::from_secs(5)))
-            .pool_max_idle_per_host(2);
+            .pool_max_idle_per_host(2)
+            .max_response_bytes(1024);
         let expected = HttpClientConfig {
             connect_timeout: Some(Duration::from_secs(1)),
             request_timeout: None,
             pool_idle_timeout: Some(Duration::from_secs(5)),
             pool_max_idle_per_host: 2,
+            max_response_bytes: 1024,
         };
         assert_eq!(builder.config(), &expected);
         assert!(builder.build().is_ok());

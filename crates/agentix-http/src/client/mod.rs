@@ -12,7 +12,7 @@ use std::time::Duration;
 use agentix_core::BoxError;
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -42,6 +42,7 @@ use error::describe_target;
 pub struct HttpClient {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     request_timeout: Option<Duration>,
+    max_response_bytes: usize,
 }
 
 impl HttpClient {
@@ -88,6 +89,7 @@ impl HttpClient {
         Ok(Self {
             client,
             request_timeout: config.request_timeout,
+            max_response_bytes: config.max_response_bytes,
         })
     }
 }
@@ -102,6 +104,7 @@ impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpClient")
             .field("request_timeout", &self.request_timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +122,7 @@ impl Service<Request<Bytes>> for HttpClient {
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let client = self.client.clone();
         let timeout = self.request_timeout;
+        let max_response_bytes = self.max_response_bytes;
         let method = request.method().clone();
         let uri = request.uri().clone();
         let request = request.map(Full::new);
@@ -135,7 +139,7 @@ impl Service<Request<Bytes>> for HttpClient {
                 }
             };
             let (parts, body) = response.into_parts();
-            match body.collect().await {
+            match Limited::new(body, max_response_bytes).collect().await {
                 Ok(collected) => Ok(Response::from_parts(
                     parts,
                     LlmBody::full(collected.to_bytes()),
@@ -143,7 +147,7 @@ impl Service<Request<Bytes>> for HttpClient {
                 Err(error) => Err(TransportError::new(
                     TransportErrorKind::BodyRead,
                     describe_target(&method, &uri),
-                    Some(Box::new(error)),
+                    Some(error),
                 )),
             }
         };
@@ -160,7 +164,7 @@ impl Service<Request<Bytes>> for HttpClient {
                 None => exchange.await,
             };
             result.map_err(|error| {
-                tracing::debug!(target = error.target(), kind = ?error.kind(), "HTTP call failed");
+                tracing::debug!(request = error.target(), kind = ?error.kind(), "HTTP call failed");
                 BoxError::from(error)
             })
         }))
@@ -191,4 +195,42 @@ fn caused_by_timeout(error: &(dyn StdError + 'static)) -> bool {
         current = cause.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("tcp connect error")
+        }
+    }
+
+    impl StdError for Wrapped {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn timed_out_cause_is_found_in_chain() {
+        let timed_out = Wrapped(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let refused = Wrapped(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(caused_by_timeout(&timed_out));
+        assert!(!caused_by_timeout(&refused));
+    }
+
+    #[test]
+    fn with_config_rejects_invalid_config() {
+        let config = HttpClientConfig {
+            request_timeout: Some(Duration::ZERO),
+            ..HttpClientConfig::default()
+        };
+        let error = HttpClient::with_config(config).unwrap_err();
+        assert_eq!(error.field, "request_timeout");
+    }
 }

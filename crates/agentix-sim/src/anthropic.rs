@@ -146,16 +146,27 @@ pub(crate) fn stream_events(reply: &Reply) -> Vec<Bytes> {
     events
 }
 
+/// Renders an `error` event, which the API sends in place of the rest of a stream.
+pub(crate) fn error_event(error: &Value) -> Bytes {
+    event("error", error)
+}
+
 fn event(name: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
-/// Renders an error body `{"type":"error","error":{"type":..,"message":..}}`.
+/// Renders an error body `{"type":"error","error":{"type":..,"message":..},"request_id":..}`.
 ///
+/// `request_id` repeats the `request-id` header, as the API does.
 /// Without `error_type` the type follows the status as the API documents it. The type
 /// `context_length_exceeded` is the sim's name for the API's prompt-too-long error: it
 /// renders as `invalid_request_error` with the API's message.
-pub(crate) fn error_body(status: u16, error_type: Option<&str>, message: Option<&str>) -> Value {
+pub(crate) fn error_body(
+    status: u16,
+    error_type: Option<&str>,
+    message: Option<&str>,
+    sequence: u64,
+) -> Value {
     let (error_type, default_message) = match error_type {
         Some("context_length_exceeded") => ("invalid_request_error", PROMPT_TOO_LONG),
         Some(error_type) => (error_type, default_message(error_type)),
@@ -170,6 +181,7 @@ pub(crate) fn error_body(status: u16, error_type: Option<&str>, message: Option<
             "type": error_type,
             "message": message.unwrap_or(default_message),
         },
+        "request_id": request_id(sequence),
     })
 }
 

@@ -1,7 +1,7 @@
 //! A local LLM provider that speaks the Anthropic and OpenAI wire formats and follows a
 //! script of faults.
 //!
-//! [`SimServer`] listens on loopback and answers `POST /v1/messages` (Anthropic Messages)
+//! [`SimServer`] listens on loopback and serves `POST /v1/messages` (Anthropic Messages)
 //! and `POST /v1/chat/completions` (OpenAI Chat Completions) with the providers' real
 //! response and error bodies, usage fields included, as JSON or as server-sent events when
 //! the request sets `"stream": true`. It is the fixture of the integration tests, the load
@@ -11,7 +11,8 @@
 //!
 //! Each model has a queue of [`Step`]s, consumed one per request; an empty queue means
 //! success. A step sends a reply, an error body for a status, a raw body, a dropped
-//! connection or a response cut midway, with optional headers (`retry-after`,
+//! connection, a response cut midway or a stream that ends in an error event, with
+//! optional headers (`retry-after`,
 //! `retry-after-ms`, `x-should-retry`, rate-limit resets), latency and fixed usage.
 //!
 //! ```
@@ -44,6 +45,7 @@ mod format;
 mod handler;
 mod openai;
 mod reply;
+mod response;
 mod script;
 mod server;
 mod state;

@@ -22,7 +22,7 @@ pub(crate) fn request_id(sequence: u64) -> String {
 ///
 /// `messages` is required and a list. The generation cap is `max_completion_tokens`, or
 /// the older `max_tokens` when that is absent; either must be a non-negative integer.
-/// `stream_options.include_usage` asks for a final chunk with the usage.
+/// `stream_options.include_usage` requests a final chunk with the usage.
 pub(crate) fn parse(body: &Value, model: &str) -> Result<ChatRequest, Invalid> {
     format::require_messages(body)?;
     let max_tokens = match format::optional_u64(body, "max_completion_tokens")? {
@@ -129,17 +129,22 @@ pub(crate) fn stream_events(reply: &Reply, include_usage: bool) -> Vec<Bytes> {
     events
 }
 
+/// Renders an error as a `data:` event, which ends a stream without `[DONE]`.
+pub(crate) fn error_event(error: &Value) -> Bytes {
+    data(error)
+}
+
 fn data(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
 /// Renders an error body `{"error":{"message":..,"type":..,"param":..,"code":..}}`.
 ///
-/// `error_type` may name an error `code` the API uses (`context_length_exceeded`,
-/// `rate_limit_exceeded`, `insufficient_quota`, `invalid_api_key`, `model_not_found`,
-/// `service_unavailable`), which sets both the type and the code the API pairs with it;
-/// any other name becomes the `type` with a null `code`. Without `error_type` the pair
-/// follows the status.
+/// `error_type` may name an error `code` the API uses: `context_length_exceeded`,
+/// `rate_limit_exceeded`, `insufficient_quota`, `invalid_api_key`, `model_not_found` or
+/// `service_unavailable`. Such a name sets both the code and the type the API pairs with
+/// it. Any other name becomes the `type`, with a null `code`. Without `error_type` the
+/// type and code follow the status.
 pub(crate) fn error_body(
     status: u16,
     error_type: Option<&str>,

@@ -32,7 +32,7 @@ pub(crate) struct Reply {
     pub(crate) truncated: bool,
 }
 
-/// What a scripted step asks of the reply.
+/// Reply settings taken from the scripted step and the server options.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ReplyOptions<'a> {
     /// Fixed reply text, in place of the generated words.
@@ -60,8 +60,8 @@ impl Reply {
             Some(text) => {
                 let tokens = tokens_for_chars(text.chars().count());
                 if tokens > cap {
-                    let kept = usize::try_from(cap.saturating_mul(4)).unwrap_or(usize::MAX);
-                    (text.chars().take(kept).collect(), cap, true)
+                    let kept_chars = usize::try_from(cap.saturating_mul(4)).unwrap_or(usize::MAX);
+                    (text.chars().take(kept_chars).collect(), cap, true)
                 } else {
                     (text.to_owned(), tokens, false)
                 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use http::StatusCode;
 
-/// What the simulated provider does with one request.
+/// Scripted behaviour of the simulated provider for one request.
 ///
 /// A step has an action (reply, error, raw body, dropped connection, cut response) and
 /// modifiers that apply to whatever the action sends: extra headers, added latency, fixed
@@ -52,6 +52,11 @@ pub(crate) enum Action {
         body: Bytes,
     },
     DropConnection,
+    StreamError {
+        after_events: usize,
+        status: StatusCode,
+        error_type: Option<String>,
+    },
     Cut {
         after_events: usize,
     },
@@ -92,11 +97,11 @@ impl Step {
 
     /// Creates a step that sends an error body with an explicit error type.
     ///
-    /// For Anthropic the name becomes `error.type`. For OpenAI a known code
-    /// (`context_length_exceeded`, `rate_limit_exceeded`, `insufficient_quota`,
-    /// `invalid_api_key`, `model_not_found`, `service_unavailable`) sets the `type` and `code`
-    /// pair the API uses; any other name becomes `error.type` with a null code. The name
-    /// `context_length_exceeded` gives each format its real context-length error.
+    /// For Anthropic the name becomes `error.type`. For OpenAI a known code sets the `type`
+    /// and `code` pair the API uses. The known codes are `context_length_exceeded`,
+    /// `rate_limit_exceeded`, `insufficient_quota`, `invalid_api_key`, `model_not_found` and
+    /// `service_unavailable`, and any other name becomes `error.type` with a null code. The
+    /// name `context_length_exceeded` gives each format its real context-length error.
     ///
     /// # Panics
     ///
@@ -147,6 +152,25 @@ impl Step {
     /// first half of its body.
     pub fn cut_after(after_events: usize) -> Self {
         Step::with_action(Action::Cut { after_events })
+    }
+
+    /// Creates a step that fails a streamed reply midway with the format's error event.
+    ///
+    /// A streamed reply sends its first `after_events` events, then an error event with
+    /// the format's error body for `status` (Anthropic: `event: error`; OpenAI: a `data:`
+    /// line with `{"error": ..}`), and ends without `message_stop` or `[DONE]`. The
+    /// HTTP status stays 200, as the stream had already started. A request without
+    /// `"stream": true` gets the plain error response, as with [`Step::error`].
+    ///
+    /// # Panics
+    ///
+    /// Panics when `status` is not between 100 and 999.
+    pub fn error_in_stream(after_events: usize, status: u16) -> Self {
+        Step::with_action(Action::StreamError {
+            after_events,
+            status: status_code(status),
+            error_type: None,
+        })
     }
 
     /// Adds a response header.
@@ -310,6 +334,12 @@ mod tests {
     #[should_panic(expected = "valid header name")]
     fn header_rejects_an_invalid_name() {
         let _ = Step::ok().header("bad name", "x");
+    }
+
+    #[test]
+    #[should_panic(expected = "valid content-type")]
+    fn raw_rejects_an_invalid_content_type() {
+        let _ = Step::raw(502, "text/html\n", "x");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::state::{Options, RecordedRequest, Shared};
 
 /// A simulated LLM provider listening on loopback.
 ///
-/// The server answers `POST /v1/messages` in the Anthropic Messages format and
+/// The server handles `POST /v1/messages` in the Anthropic Messages format and
 /// `POST /v1/chat/completions` in the OpenAI Chat Completions format, over HTTP/1.1 or
 /// HTTP/2 with prior knowledge. Each request to a model takes the next [`Step`] scripted for
 /// that model; with no step left it gets a successful reply.

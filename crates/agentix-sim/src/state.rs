@@ -28,7 +28,7 @@ impl Default for Options {
             default_latency: Duration::ZERO,
             reply_tokens: 12,
             api_key: None,
-            // Anthropic's documented limit for a Messages request body is 32 MB.
+            // Anthropic documents a 32 MB limit for Messages request bodies, taken here as MiB.
             max_body_bytes: 32 * 1024 * 1024,
             http1_only: false,
         }

@@ -126,7 +126,12 @@ async fn error_statuses_have_the_documented_types() {
         assert_eq!(body["type"], "error", "status {status}");
         assert_eq!(body["error"]["type"], error_type, "status {status}");
         assert!(body["error"]["message"].is_string(), "status {status}");
-        assert_eq!(body.as_object().unwrap().len(), 2, "status {status}");
+        assert_eq!(
+            body["request_id"].as_str(),
+            response.header("request-id"),
+            "status {status}"
+        );
+        assert_eq!(body.as_object().unwrap().len(), 3, "status {status}");
     }
 }
 
@@ -139,7 +144,11 @@ async fn overloaded_error_body_is_exact() {
     assert_eq!(response.status, 529);
     assert_eq!(
         response.json(),
-        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+        json!({
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": "Overloaded"},
+            "request_id": response.header("request-id").unwrap(),
+        })
     );
 }
 
@@ -172,6 +181,7 @@ async fn context_length_error_is_prompt_too_long() {
                 "type": "invalid_request_error",
                 "message": "prompt is too long: 250000 tokens > 200000 maximum",
             },
+            "request_id": response.header("request-id").unwrap(),
         })
     );
 }
@@ -253,6 +263,7 @@ async fn missing_model_is_invalid_request() {
         json!({
             "type": "error",
             "error": {"type": "invalid_request_error", "message": "model: Field required"},
+            "request_id": response.header("request-id").unwrap(),
         })
     );
     assert_eq!(server.total_requests(), 1);
@@ -364,4 +375,33 @@ async fn wrong_api_key_is_authentication_error() {
         .await
         .unwrap();
     assert_eq!(accepted.status, 200);
+}
+
+#[tokio::test]
+async fn missing_api_key_is_authentication_error() {
+    let server = SimServer::builder()
+        .api_key("sk-ant-right")
+        .start()
+        .await
+        .unwrap();
+    let body = anthropic_body("claude-test").to_string();
+    let response = send_raw(&client(), &server, "POST", MESSAGES, &[], body)
+        .await
+        .unwrap();
+
+    assert_eq!(response.status, 401);
+    assert_eq!(response.json()["error"]["type"], "authentication_error");
+}
+
+#[tokio::test]
+async fn messages_must_be_a_list() {
+    let server = SimServer::start().await.unwrap();
+    let body = json!({"model": "claude-test", "max_tokens": 10, "messages": "hi"});
+    let response = post_ok(&client(), &server, MESSAGES, &body).await;
+
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.json()["error"]["message"],
+        "messages: Input should be a valid list"
+    );
 }

@@ -259,3 +259,17 @@ async fn wrong_bearer_token_is_invalid_api_key() {
         .unwrap();
     assert_eq!(accepted.status, 200);
 }
+
+#[tokio::test]
+async fn negative_max_tokens_is_invalid_request() {
+    let server = SimServer::start().await.unwrap();
+    let client = client();
+
+    for field in ["max_tokens", "max_completion_tokens"] {
+        let mut body = openai_body("gpt-test");
+        body[field] = json!(-1);
+        let response = post_ok(&client, &server, CHAT, &body).await;
+        assert_eq!(response.status, 400, "{field}");
+        assert_eq!(response.json()["error"]["param"], field);
+    }
+}

@@ -319,3 +319,56 @@ async fn drop_closes_open_connections() {
     // The pooled keep-alive connection is gone, and so is the listener.
     assert!(client.request(request).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_take_each_step_once() {
+    let server = SimServer::start().await.unwrap();
+    server.script("claude-test", std::iter::repeat_n(Step::error(529), 10));
+    let client = client();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let client = client.clone();
+        let url = server.base_url();
+        tasks.spawn(async move {
+            let request = http::Request::post(format!("{url}{MESSAGES}"))
+                .body(http_body_util::Full::new(bytes::Bytes::from(
+                    anthropic_body("claude-test").to_string(),
+                )))
+                .unwrap();
+            client.request(request).await.unwrap().status().as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+
+    assert_eq!(statuses.iter().filter(|&&s| s == 529).count(), 10);
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 10);
+    assert_eq!(server.requests("claude-test"), 20);
+}
+
+#[tokio::test]
+async fn shutdown_ends_requests_in_flight() {
+    let server = SimServer::start().await.unwrap();
+    server.script("gpt-test", [Step::ok().latency(Duration::from_secs(3600))]);
+    let client = client();
+    let url = format!("{}{CHAT}", server.base_url());
+    let in_flight = tokio::spawn(async move {
+        let request = http::Request::post(url)
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                openai_body("gpt-test").to_string(),
+            )))
+            .unwrap();
+        client.request(request).await.map(|r| r.status())
+    });
+    while server.requests("gpt-test") == 0 {
+        tokio::task::yield_now().await;
+    }
+
+    server.shutdown();
+
+    let result = in_flight.await.unwrap();
+    assert!(result.is_err(), "expected no response, got {result:?}");
+}

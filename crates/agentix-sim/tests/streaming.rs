@@ -220,3 +220,52 @@ async fn cut_json_reply_sends_half_the_body() {
     assert!(received.starts_with('{'), "received {received}");
     assert!(serde_json::from_str::<Value>(&received).is_err());
 }
+
+#[tokio::test]
+async fn anthropic_stream_error_event_ends_the_stream() {
+    let server = SimServer::start().await.unwrap();
+    server.script("claude-test", [Step::error_in_stream(3, 529)]);
+    let response = post_ok(
+        &client(),
+        &server,
+        MESSAGES,
+        &streamed(anthropic_body("claude-test")),
+    )
+    .await;
+
+    assert_eq!(response.status, 200);
+    let events = parse_events(&response.text());
+    let names: Vec<&str> = events.iter().map(|e| e.0.as_deref().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["message_start", "content_block_start", "ping", "error"]
+    );
+    let error: Value = serde_json::from_str(&events[3].1).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "overloaded_error");
+}
+
+#[tokio::test]
+async fn openai_stream_error_has_no_done() {
+    let server = SimServer::start().await.unwrap();
+    server.script("gpt-test", [Step::error_in_stream(2, 500).message("boom")]);
+    let response = post_ok(&client(), &server, CHAT, &streamed(openai_body("gpt-test"))).await;
+
+    assert_eq!(response.status, 200);
+    let events = parse_events(&response.text());
+    assert_eq!(events.len(), 3);
+    let error: Value = serde_json::from_str(&events[2].1).unwrap();
+    assert_eq!(error["error"]["type"], "server_error");
+    assert_eq!(error["error"]["message"], "boom");
+    assert!(events.iter().all(|(_, data)| data != "[DONE]"));
+}
+
+#[tokio::test]
+async fn stream_error_without_stream_is_plain_error() {
+    let server = SimServer::start().await.unwrap();
+    server.script("claude-test", [Step::error_in_stream(3, 529)]);
+    let response = post_ok(&client(), &server, MESSAGES, &anthropic_body("claude-test")).await;
+
+    assert_eq!(response.status, 529);
+    assert_eq!(response.json()["error"]["type"], "overloaded_error");
+}

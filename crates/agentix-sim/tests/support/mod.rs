@@ -119,7 +119,7 @@ pub async fn post_ok(
         .expect("request to the simulated provider completes")
 }
 
-/// A valid Anthropic Messages request body.
+/// Builds a valid Anthropic Messages request body.
 pub fn anthropic_body(model: &str) -> Value {
     json!({
         "model": model,
@@ -128,7 +128,7 @@ pub fn anthropic_body(model: &str) -> Value {
     })
 }
 
-/// A valid OpenAI Chat Completions request body.
+/// Builds a valid OpenAI Chat Completions request body.
 pub fn openai_body(model: &str) -> Value {
     json!({
         "model": model,

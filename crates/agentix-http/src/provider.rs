@@ -24,6 +24,32 @@ impl Provider {
             Self::OpenAi => "openai",
         }
     }
+
+    /// Returns the base URL of the provider's public API.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Self::Anthropic => "https://api.anthropic.com",
+            Self::OpenAi => "https://api.openai.com",
+        }
+    }
+
+    /// Builds a request in the provider's format: [`crate::anthropic::messages_request`] or
+    /// [`crate::openai::chat_request`].
+    ///
+    /// # Errors
+    ///
+    /// Fails as those functions do, on an invalid base URL, API key or body.
+    pub fn request(
+        self,
+        base_url: &str,
+        api_key: &str,
+        body: &serde_json::Value,
+    ) -> Result<Request<Bytes>, BuildRequestError> {
+        match self {
+            Self::Anthropic => crate::anthropic::messages_request(base_url, api_key, body),
+            Self::OpenAi => crate::openai::chat_request(base_url, api_key, body),
+        }
+    }
 }
 
 impl fmt::Display for Provider {
@@ -148,6 +174,22 @@ mod tests {
             assert_eq!(provider.to_string(), provider.as_str());
         }
         assert_eq!("OpenAI".parse::<Provider>(), Ok(Provider::OpenAi));
+    }
+
+    #[test]
+    fn request_uses_provider_format() {
+        let body = serde_json::json!({"model": "m"});
+        let anthropic = Provider::Anthropic
+            .request(Provider::Anthropic.default_base_url(), "k", &body)
+            .unwrap();
+        assert_eq!(anthropic.uri(), "https://api.anthropic.com/v1/messages");
+        assert_eq!(anthropic.headers()["x-api-key"], "k");
+
+        let openai = Provider::OpenAi
+            .request(Provider::OpenAi.default_base_url(), "k", &body)
+            .unwrap();
+        assert_eq!(openai.uri(), "https://api.openai.com/v1/chat/completions");
+        assert_eq!(openai.headers()["authorization"], "Bearer k");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use agentix_core::{Classify, Failure, FailureKind, MeterUsage, Outcome, RouteModel, Usage};
-use agentix_http::{anthropic, openai, HttpClient, LlmAdapter, Provider, TransportErrorKind};
+use agentix_http::{HttpClient, LlmAdapter, Provider, TransportError, TransportErrorKind};
 use agentix_sim::{SimServer, Step};
 use bytes::Bytes;
 use tower::ServiceExt;
@@ -14,11 +14,13 @@ fn request_for(provider: Provider, server: &SimServer, model: &str) -> http::Req
         "max_tokens": 100,
         "messages": [{"role": "user", "content": "Tell me about circuit breakers."}],
     });
-    match provider {
-        Provider::Anthropic => anthropic::messages_request(&server.base_url(), "sk-ant", &body),
-        Provider::OpenAi => openai::chat_request(&server.base_url(), "sk-oai", &body),
-    }
-    .unwrap()
+    let api_key = match provider {
+        Provider::Anthropic => "sk-ant",
+        Provider::OpenAi => "sk-oai",
+    };
+    provider
+        .request(&server.base_url(), api_key, &body)
+        .unwrap()
 }
 
 async fn classify_step(provider: Provider, step: Step) -> Outcome {
@@ -191,7 +193,7 @@ async fn dropped_connection_is_connection_failure() {
         .unwrap_err();
 
     let transport = error
-        .downcast_ref::<agentix_http::TransportError>()
+        .downcast_ref::<TransportError>()
         .expect("a TransportError");
     assert_eq!(transport.kind(), TransportErrorKind::Closed);
     let failure = expect_failure(LlmAdapter::new().classify(Err(&error)));
@@ -210,7 +212,7 @@ async fn cut_body_is_body_read_failure() {
         .unwrap_err();
 
     let transport = error
-        .downcast_ref::<agentix_http::TransportError>()
+        .downcast_ref::<TransportError>()
         .expect("a TransportError");
     assert_eq!(transport.kind(), TransportErrorKind::BodyRead);
 }

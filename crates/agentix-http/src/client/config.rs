@@ -54,8 +54,8 @@ impl HttpClientConfig {
     ///
     /// # Errors
     ///
-    /// Returns a [`ConfigError`] naming the field when a timeout is zero, which would fail
-    /// every call. Use `None` to disable a timeout.
+    /// Returns a [`ConfigError`] naming the field when a timeout or `max_response_bytes` is
+    /// zero, which would fail every call. Use `None` to disable a timeout.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let zero = "must be greater than zero (use `None` to disable it)";
         if self.connect_timeout == Some(Duration::ZERO) {

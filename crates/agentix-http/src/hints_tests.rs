@@ -9,7 +9,7 @@ fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
     map
 }
 
-/// A fixed "now": 2026-01-01T00:00:00Z.
+/// Returns a fixed "now", 2026-01-01T00:00:00Z.
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
 }

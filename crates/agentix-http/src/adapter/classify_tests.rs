@@ -4,7 +4,7 @@ use agentix_core::{BudgetExceeded, CircuitOpen, Rejection};
 
 use super::*;
 
-/// A fixed "now": 2026-01-01T00:00:00Z.
+/// Returns a fixed "now", 2026-01-01T00:00:00Z.
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
 }

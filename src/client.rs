@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use agentix_budget::{InMemoryLedger, TokenBudget, TokenBudgetLayer};
+use agentix_budget::{BilledOnSuccess, InMemoryLedger, TokenBudget, TokenBudgetLayer};
 use agentix_circuit_breaker::{
     BreakerBackend, BreakerConfig, BreakerPolicy, CircuitBreaker, CircuitBreakerLayer,
     InMemoryCircuitBreakerBackend,
@@ -28,7 +28,10 @@ type Response = http::Response<LlmBody>;
 type Resilient<S, B> = Fallback<Retry<CircuitBreaker<S, B, LlmAdapter>, LlmAdapter>, LlmAdapter>;
 
 /// The whole stack; the budget layer is left out when `max_tokens_budget` is `None`.
-type Stack<S, B> = Either<TokenBudget<Resilient<S, B>, InMemoryLedger, LlmAdapter>, Resilient<S, B>>;
+type Stack<S, B> = Either<
+    TokenBudget<Resilient<S, B>, InMemoryLedger, LlmAdapter, BilledOnSuccess>,
+    Resilient<S, B>,
+>;
 
 /// An LLM client with retry, circuit breaker, fallback and token budget.
 ///
@@ -162,7 +165,7 @@ impl<B: BreakerBackend> AgentixClientBuilder<B> {
         let provider: Provider = options
             .provider
             .parse()
-            .map_err(|error: agentix_http::UnknownProvider| AgentixError::InvalidOptions(error.into()))?;
+            .expect("validate() accepts only providers that parse");
 
         let adapter = LlmAdapter::default();
         let breaker = CircuitBreakerLayer::new(
@@ -199,7 +202,9 @@ impl<B: BreakerBackend> AgentixClientBuilder<B> {
         let resilient = fallback.layer(retry.layer(breaker.layer(service)));
         let stack = match options.max_tokens_budget {
             Some(limit) => Either::Left(
-                TokenBudgetLayer::new(InMemoryLedger::new(limit), adapter).layer(resilient),
+                TokenBudgetLayer::new(InMemoryLedger::new(limit), adapter)
+                    .with_billing(BilledOnSuccess)
+                    .layer(resilient),
             ),
             None => Either::Right(resilient),
         };
@@ -286,12 +291,36 @@ where
                     .unwrap_or_else(|| shared.options.model.clone()),
                 status: failure.status.unwrap_or_else(|| response.status().as_u16()),
                 kind: failure.kind,
-                message: agentix_http::error_message(&response),
+                message: error_message(response.body().as_bytes()),
                 retry_after: failure.retry_after,
             }),
             _ => Ok(response),
         }
     }
+}
+
+/// Longest part of a non-JSON error body quoted in [`AgentixError::Api`].
+const MAX_QUOTED_BODY: usize = 200;
+
+/// Extracts `error.message` from an error body of either format, or quotes the start of a
+/// body that has none (an HTML page from a proxy, say).
+fn error_message(body: &[u8]) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    if let Some(message) = parsed
+        .as_ref()
+        .and_then(|value| value.pointer("/error/message"))
+        .and_then(serde_json::Value::as_str)
+    {
+        return message.to_owned();
+    }
+    let text = String::from_utf8_lossy(body);
+    let mut quoted: String = text.trim().chars().take(MAX_QUOTED_BODY).collect();
+    if quoted.is_empty() {
+        quoted.push_str("(empty body)");
+    } else if quoted.len() < text.trim().len() {
+        quoted.push_str("...");
+    }
+    quoted
 }
 
 impl<S, B> Service<Request> for AgentixClient<S, B>

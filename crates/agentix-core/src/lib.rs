@@ -25,5 +25,7 @@ mod usage;
 pub use error::{rejection_of, BoxError, BudgetExceeded, CircuitOpen};
 pub use outcome::{Classify, Failure, FailureKind, Outcome, Rejection};
 pub use request::{ReplayRequest, TenantId, TenantScoped};
-pub use routing::{RecordServedBy, RouteModel, ServedBy};
+pub use routing::{
+    Attempts, FallbackOptOut, NoFallback, RecordAttempts, RecordServedBy, RouteModel, ServedBy,
+};
 pub use usage::{MeterUsage, Usage};

@@ -45,6 +45,40 @@ impl<B> RecordServedBy for http::Response<B> {
     }
 }
 
+/// How many attempts the retry layer made for a response, recorded only when it retried:
+/// a response without it took one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts(pub u32);
+
+/// A response that can record how many attempts it took.
+pub trait RecordAttempts {
+    /// Stores `attempts` in the response.
+    fn record_attempts(&mut self, attempts: Attempts);
+}
+
+impl<B> RecordAttempts for http::Response<B> {
+    fn record_attempts(&mut self, attempts: Attempts) {
+        self.extensions_mut().insert(attempts);
+    }
+}
+
+/// Marks a request that must not be re-sent to a fallback model or provider, whatever the
+/// failure; insert it into the request's extensions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoFallback;
+
+/// A request that may opt out of fallback.
+pub trait FallbackOptOut {
+    /// Returns whether the request carries [`NoFallback`].
+    fn fallback_disabled(&self) -> bool;
+}
+
+impl<B> FallbackOptOut for http::Request<B> {
+    fn fallback_disabled(&self) -> bool {
+        self.extensions().get::<NoFallback>().is_some()
+    }
+}
+
 impl<Req, R: RouteModel<Req> + ?Sized> RouteModel<Req> for Arc<R> {
     fn model(&self, request: &Req) -> Option<String> {
         (**self).model(request)

@@ -185,8 +185,8 @@ pub(crate) fn error_body(
     })
 }
 
-/// Error type the API uses for `status`; unlisted 5xx are `api_error` and other
-/// statuses `invalid_request_error`.
+/// Returns the error type the API uses for `status`. Unlisted 5xx statuses map to
+/// `api_error` and other unlisted statuses to `invalid_request_error`.
 pub(crate) fn type_for_status(status: u16) -> &'static str {
     match status {
         401 => "authentication_error",

@@ -111,7 +111,7 @@ pub(crate) fn optional_u64(body: &Value, field: &'static str) -> Result<Option<u
     }
 }
 
-/// Reads the `stream` flag; absent means false.
+/// Reads the `stream` flag, which is false when absent.
 pub(crate) fn stream_flag(body: &Value) -> Result<bool, Invalid> {
     match body.get("stream") {
         None | Some(Value::Null) => Ok(false),

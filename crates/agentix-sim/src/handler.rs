@@ -32,11 +32,13 @@ pub(crate) type HandlerResult = Result<Response<SimBody>, ConnectionDropped>;
 
 /// Handles one request and builds its response.
 ///
-/// Checks run in this order, and a failed check gets the format's error without
-/// consuming a scripted step: known path (404), POST (405), body size (413), JSON object
-/// (400), `model` (400), API key when the server requires one (401), the format's required
-/// fields (400). Every request counts towards the total; one that names its model also
-/// counts for that model and becomes its last request.
+/// A failed check gets the format's error and consumes no scripted step. The checks run
+/// in this order: known path (404), POST (405), body size (413), JSON object (400),
+/// `model` (400), the API key when the server requires one (401), and the format's
+/// required fields (400).
+///
+/// Every request counts towards the total. A request that names its model also counts
+/// for that model and becomes its last request.
 pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> HandlerResult {
     let sequence = shared.next_sequence();
     let (parts, body) = request.into_parts();
@@ -149,8 +151,8 @@ fn guess_format(headers: &http::HeaderMap) -> Format {
     }
 }
 
-/// Compares the request's credential with `expected`; on mismatch returns the error type
-/// to send.
+/// Compares the request's credential with `expected` and returns the error type to send
+/// on a mismatch.
 fn check_api_key(
     format: Format,
     headers: &http::HeaderMap,

@@ -9,7 +9,7 @@
 //!
 //! # Scripting faults
 //!
-//! Each model has a queue of [`Step`]s, consumed one per request; an empty queue means
+//! Each model has a queue of [`Step`]s, consumed one per request, and an empty queue means
 //! success. A step sends a reply, an error body for a status, a raw body, a dropped
 //! connection, a response cut midway or a stream that ends in an error event, with
 //! optional headers (`retry-after`,

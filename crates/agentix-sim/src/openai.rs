@@ -21,7 +21,7 @@ pub(crate) fn request_id(sequence: u64) -> String {
 /// Checks the fields Chat Completions requires besides `model`.
 ///
 /// `messages` is required and a list. The generation cap is `max_completion_tokens`, or
-/// the older `max_tokens` when that is absent; either must be a non-negative integer.
+/// the older `max_tokens` when that is absent, and either must be a non-negative integer.
 /// `stream_options.include_usage` requests a final chunk with the usage.
 pub(crate) fn parse(body: &Value, model: &str) -> Result<ChatRequest, Invalid> {
     format::require_messages(body)?;

@@ -76,7 +76,7 @@ pub(crate) fn respond(
     Ok(response)
 }
 
-/// How a successful reply ends.
+/// Ending of a successful reply.
 enum Ending {
     Complete,
     /// The connection closes after this many events, or half the JSON body.

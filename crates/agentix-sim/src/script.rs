@@ -157,8 +157,8 @@ impl Step {
     /// Creates a step that fails a streamed reply midway with the format's error event.
     ///
     /// A streamed reply sends its first `after_events` events, then an error event with
-    /// the format's error body for `status` (Anthropic: `event: error`; OpenAI: a `data:`
-    /// line with `{"error": ..}`), and ends without `message_stop` or `[DONE]`. The
+    /// the format's error body for `status` (an `event: error` for Anthropic, a `data:`
+    /// line with `{"error": ..}` for OpenAI), and ends without `message_stop` or `[DONE]`. The
     /// HTTP status stays 200, as the stream had already started. A request without
     /// `"stream": true` gets the plain error response, as with [`Step::error`].
     ///
@@ -231,7 +231,7 @@ impl Step {
         self
     }
 
-    /// Sets the text of a successful reply; output tokens count four characters each.
+    /// Sets the text of a successful reply, counting four characters per output token.
     pub fn text(mut self, text: &str) -> Self {
         self.text = Some(text.to_owned());
         self

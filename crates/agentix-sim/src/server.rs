@@ -21,7 +21,7 @@ use crate::state::{Options, RecordedRequest, Shared};
 /// The server handles `POST /v1/messages` in the Anthropic Messages format and
 /// `POST /v1/chat/completions` in the OpenAI Chat Completions format, over HTTP/1.1 or
 /// HTTP/2 with prior knowledge. Each request to a model takes the next [`Step`] scripted for
-/// that model; with no step left it gets a successful reply.
+/// that model, and with no step left it gets a successful reply.
 ///
 /// Dropping the handle, or calling [`shutdown`](SimServer::shutdown), stops the listener
 /// and closes every open connection.

@@ -60,7 +60,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> H
         shared.count_anonymous();
         let invalid = Invalid {
             status: 405,
-            message: format!("Method {} is not allowed; use POST.", parts.method),
+            message: format!("Method {} is not allowed. Use POST.", parts.method),
             param: None,
         };
         let mut response = invalid_response(format, &invalid, sequence);

@@ -135,6 +135,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> H
 
     let step = shared.next_step(model);
     let latency = shared.options.default_latency + step.latency;
+    tracing::debug!(
+        model,
+        step = step.action.name(),
+        latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+        "simulated provider runs a scripted step"
+    );
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

@@ -62,6 +62,20 @@ pub(crate) enum Action {
     },
 }
 
+impl Action {
+    /// Short name of the action, for logs.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Action::Reply => "reply",
+            Action::Error { .. } => "error",
+            Action::Raw { .. } => "raw",
+            Action::DropConnection => "drop_connection",
+            Action::StreamError { .. } => "error_in_stream",
+            Action::Cut { .. } => "cut",
+        }
+    }
+}
+
 impl Step {
     fn with_action(action: Action) -> Self {
         Step {

@@ -47,7 +47,7 @@ impl AsyncRedisCircuitBreakerBackend {
     /// # Errors
     ///
     /// Fails only when `url` is invalid. An unreachable server is logged and handled by the
-    /// failure policy on each command until it answers.
+    /// failure policy on each command until it responds.
     pub async fn new(url: &str) -> Result<Self, RedisBackendError> {
         Self::with_options(url, RedisBackendOptions::default()).await
     }

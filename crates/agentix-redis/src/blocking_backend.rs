@@ -21,7 +21,7 @@ use crate::options::RedisBackendOptions;
 ///
 /// It runs the same scripts on the same keys as [`crate::AsyncRedisCircuitBreakerBackend`],
 /// so processes using either backend share breakers. It implements [`BlockingBackend`] for
-/// code without an async runtime and is safe to use from many threads at once; its
+/// code without an async runtime and is safe to use from many threads at once. Its
 /// `tower::Service` implementation runs each command on tokio's blocking thread pool, so it
 /// never blocks a runtime worker thread.
 ///
@@ -58,7 +58,7 @@ impl RedisCircuitBreakerBackend {
     ///
     /// # Errors
     ///
-    /// Fails only when `url` is invalid; the server is not contacted.
+    /// Fails only when `url` is invalid. The server is not contacted.
     pub fn new(url: &str) -> Result<Self, RedisBackendError> {
         Self::with_options(url, RedisBackendOptions::default())
     }
@@ -67,7 +67,7 @@ impl RedisCircuitBreakerBackend {
     ///
     /// # Errors
     ///
-    /// Fails when `url` or an option is invalid; the server is not contacted.
+    /// Fails when `url` or an option is invalid. The server is not contacted.
     pub fn with_options(
         url: &str,
         options: RedisBackendOptions,

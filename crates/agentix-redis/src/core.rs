@@ -5,13 +5,13 @@
 //!
 //! After a Redis command fails, commands skip Redis for `retry_backoff`; then one command
 //! tries Redis again while the others keep skipping it. The first failure logs the start of
-//! the outage at `warn`, and the first success after it logs the end at `info`; failures in
+//! the outage at `warn`, and the first success after it logs the end at `info`. Failures in
 //! between are logged at `debug` only.
 //!
 //! # Permits from the local fallback
 //!
 //! A permit granted by the local in-memory breaker carries [`LOCAL_EPOCH_BIT`] in its epoch,
-//! and its record goes back to the local breaker even after Redis answers again. A record of
+//! and its record goes back to the local breaker even after Redis responds again. A record of
 //! a Redis permit that arrives while Redis is skipped is dropped: a probe among them keeps
 //! its Redis lease until the lease ends.
 
@@ -33,7 +33,7 @@ use crate::scripts::{self, ScriptReply, Transition};
 /// Epoch bit marking a permit granted by the local fallback. Redis epochs stay below 2^53.
 pub(crate) const LOCAL_EPOCH_BIT: u64 = 1 << 63;
 
-/// What to do with a command before any Redis I/O.
+/// The route of a command, decided before any Redis I/O.
 pub(crate) enum Step {
     /// Run this script invocation on Redis, then pass its result to [`Core::finish`].
     Redis(ScriptInvocation<'static>),
@@ -89,12 +89,12 @@ impl Core {
         let error = match result {
             Ok(values) => match scripts::decode(&values) {
                 Ok(decoded) => {
-                    self.redis_answered();
+                    self.redis_responded();
                     log_reply(key, &decoded);
                     return Ok(decoded.reply);
                 }
                 Err(reply) => {
-                    // The server answered, so this is no outage: the script or the server
+                    // The server replied, so this is no outage: the script or the server
                     // version does not match this client.
                     let error = RedisBackendError::InvalidReply {
                         key: key.to_string(),
@@ -123,7 +123,7 @@ impl Core {
         tracing::warn!(
             error = %error,
             policy = ?self.options.on_redis_error,
-            "Redis breaker backend cannot reach Redis at start; using the failure policy until it answers"
+            "Redis breaker backend cannot reach Redis at start; using the failure policy until it responds"
         );
     }
 
@@ -193,7 +193,7 @@ impl Core {
         }
     }
 
-    fn redis_answered(&self) {
+    fn redis_responded(&self) {
         if self.retry_at.load(Ordering::Relaxed) != 0
             && self.retry_at.swap(0, Ordering::AcqRel) != 0
         {
@@ -210,7 +210,7 @@ impl Core {
                 error = %error,
                 policy = ?self.options.on_redis_error,
                 retry_backoff_ms = duration_ms(self.options.retry_backoff),
-                "Redis breaker backend lost Redis; using the failure policy until it answers"
+                "Redis breaker backend lost Redis; using the failure policy until it responds"
             );
         } else {
             tracing::debug!(key = %key, error = %error, "Redis breaker command failed during an outage");

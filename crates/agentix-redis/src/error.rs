@@ -14,7 +14,7 @@ pub enum RedisBackendError {
     InvalidOption {
         /// The option's field name.
         field: &'static str,
-        /// Why the value is invalid.
+        /// The reason the value is invalid.
         reason: String,
     },
     /// The Redis URL could not be parsed.

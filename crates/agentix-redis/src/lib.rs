@@ -31,7 +31,7 @@
 //!
 //! A command waits at most `command_timeout`. When Redis is down, slow or returns an
 //! error, the default [`RedisFailurePolicy::LocalFallback`] applies commands to a local
-//! in-memory breaker with the same policy until Redis answers again, so a failing provider
+//! in-memory breaker with the same policy until Redis responds again, so a failing provider
 //! is still cut off during the outage. [`RedisFailurePolicy::FailClosed`] returns an error
 //! instead. A key holding data the scripts cannot read is logged and reset to closed.
 

@@ -5,11 +5,11 @@ use std::time::Duration;
 use crate::error::RedisBackendError;
 use crate::key::DEFAULT_KEY_PREFIX;
 
-/// What a backend does when Redis does not answer in time or returns an error.
+/// The behavior of a backend when Redis does not reply in time or returns an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RedisFailurePolicy {
     /// Applies commands to a local in-memory breaker with the same policy until Redis
-    /// answers again, so a failing provider is still cut off during the outage. Breakers of
+    /// responds again, so a failing provider is still cut off during the outage. Breakers of
     /// different processes do not share state meanwhile.
     #[default]
     LocalFallback,
@@ -39,14 +39,14 @@ pub struct RedisBackendOptions {
     /// Prefix of every breaker key (default `"agentix:cb:"`). Must not contain `{` or `}`,
     /// which would move the Redis Cluster hash tag.
     pub key_prefix: String,
-    /// Longest time one command may take, connecting included (default 250 ms). A command
+    /// Maximum time one command may take, connecting included (default 250 ms). A command
     /// that takes longer fails as timed out and follows `on_redis_error`.
     pub command_timeout: Duration,
     /// TTL of a breaker key, set again on every write (default 1 hour). The TTL is never
     /// shorter than the policy's cooldown plus probe lease, so state that still matters is
-    /// kept; an idle breaker's key expires, which reads as a closed breaker.
+    /// kept. An idle breaker's key expires, which reads as a closed breaker.
     pub idle_ttl: Duration,
-    /// What happens when Redis is unavailable (default [`RedisFailurePolicy::LocalFallback`]).
+    /// The behavior while Redis is unavailable (default [`RedisFailurePolicy::LocalFallback`]).
     pub on_redis_error: RedisFailurePolicy,
     /// After a failed Redis command, how long commands skip Redis before one of them tries it
     /// again (default 1 s). Zero tries Redis on every command.

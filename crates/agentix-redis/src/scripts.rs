@@ -2,7 +2,7 @@
 //!
 //! Each command is one script made of `lua/prelude.lua` followed by the command's own file.
 //! [`redis::Script`] sends it with `EVALSHA` and loads it with `SCRIPT LOAD` only when the
-//! server answers `NOSCRIPT`, so a warm connection spends one round trip per command. The
+//! server replies `NOSCRIPT`, so a warm connection spends one round trip per command. The
 //! scripts read the time with `TIME` on the server; worker clocks are never used.
 //!
 //! The scripts need Redis 4.0 or later (multi-field `HSET`); they are tested on Redis 7.0.

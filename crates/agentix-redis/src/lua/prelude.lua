@@ -8,7 +8,7 @@
 -- ARGV[3]  probe lease in microseconds
 -- ARGV[4]  TTL of the key in milliseconds, set again on every write
 
--- Redis 3.2 to 4.x replicate scripts verbatim unless told otherwise, and a script that reads
+-- Redis 3.2 to 4.x replicate scripts verbatim by default, and a script that reads
 -- TIME before writing must replicate its effects instead. From Redis 5 this is the default
 -- and from 7.0 the call is a no-op.
 if redis.replicate_commands then
@@ -40,8 +40,8 @@ local function parse_count(text)
 end
 
 -- Reads the breaker. A missing key is a closed breaker at epoch 0. A key holding anything
--- else than a hash written by these scripts is deleted and read as a fresh closed breaker;
--- the second return value is 1 in that case so the client can log it.
+-- else than a hash written by these scripts is deleted and read as a fresh closed breaker.
+-- The second return value is 1 in that case, so the client can log it.
 local function load()
   local raw = redis.pcall('HMGET', key, unpack(FIELDS))
   if type(raw) == 'table' and raw.err then
@@ -101,9 +101,9 @@ local function save(state)
 end
 
 -- The next epoch: larger than the current one and at least the server time in microseconds.
--- A key that expired and was created again starts at epoch 0 and then jumps to the current
--- time on its first transition, past every epoch issued before it expired, so a permit from
--- the old key can never match the new one.
+-- A key that expired and was created again starts at epoch 0. Its first transition jumps to
+-- the current time, past every epoch issued before it expired, so a permit from the old key
+-- can never match the new one.
 local function next_epoch(epoch)
   return math.max(epoch + 1, now_us)
 end

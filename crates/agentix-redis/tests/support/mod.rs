@@ -21,11 +21,11 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a server on a free loopback port and waits until it answers `PING`.
+    /// Starts a server on a free loopback port and waits until it replies to `PING`.
     ///
     /// # Panics
     ///
-    /// Panics when `redis-server` is not installed or does not answer within 10 s.
+    /// Panics when `redis-server` is not installed or does not reply within 10 s.
     pub fn start() -> Self {
         Self::start_on(free_port())
     }
@@ -64,12 +64,12 @@ impl RedisServer {
         server
     }
 
-    /// The server's port.
+    /// Returns the server's port.
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// The server's URL, database 0.
+    /// Returns the server's URL, database 0.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
@@ -82,7 +82,7 @@ impl RedisServer {
         }
     }
 
-    /// Stops the server with SIGSTOP: connections stay open but nothing is answered.
+    /// Stops the server with SIGSTOP: connections stay open but no command gets a reply.
     pub fn pause(&self) {
         self.signal("-STOP");
     }
@@ -161,9 +161,24 @@ impl Drop for RedisServer {
 }
 
 /// Returns a loopback port that was free a moment ago.
+///
+/// Ports come from 20000..32000, below Linux's ephemeral range, so that the kernel never
+/// hands the port of a killed server to another test's client or `bind(0)` before the
+/// server is restarted on it.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
-    listener.local_addr().expect("local address").port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos())
+        ^ std::process::id().wrapping_mul(7919);
+    for _ in 0..1000 {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(104_729);
+        let port = 20_000 + (seed.wrapping_add(step) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000..32000");
 }
 
 /// Returns whether something accepts connections on `port`.

@@ -586,3 +586,26 @@ async fn flushed_scripts_are_loaded_again() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_failures_are_all_counted() {
+    let server = RedisServer::start();
+    let backend = backend(&server).await;
+    let key = key("acme");
+    let policy = policy(1_000, 60_000, 60_000);
+
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let mut backend = backend.clone();
+            let key = key.clone();
+            tokio::spawn(async move { fail_once(&mut backend, &key, policy).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+
+    let mut backend = backend;
+    let snapshot = inspect(&mut backend, &key, policy).await;
+    assert_eq!(snapshot.consecutive_failures, 200, "a failure was lost");
+}

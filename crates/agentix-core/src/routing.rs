@@ -24,6 +24,9 @@ pub struct ServedBy {
     pub model: Arc<str>,
     /// Position of that model in the fallback chain; 0 is the primary.
     pub position: usize,
+    /// The provider that served the model, such as `"anthropic"` or `"openai"`; `None`
+    /// when the layer that recorded it was not told the provider's name.
+    pub provider: Option<Arc<str>>,
 }
 
 impl ServedBy {

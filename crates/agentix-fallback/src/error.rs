@@ -11,7 +11,12 @@ use agentix_core::BoxError;
 pub enum ConfigError {
     /// A model name is empty or only whitespace.
     EmptyModel {
-        /// The field holding the name: `"primary"` or `"models[i]"`.
+        /// The field holding the name: `"primary"`, `"models[i]"` or `"targets[i].model"`.
+        field: String,
+    },
+    /// A provider name is empty or only whitespace.
+    EmptyProvider {
+        /// The field holding the name: `"provider"` or `"targets[i].provider"`.
         field: String,
     },
     /// A model appears twice in the chain, which would send a call to it twice.
@@ -19,6 +24,16 @@ pub enum ConfigError {
         /// The repeated model name.
         model: Arc<str>,
         /// The field of its second appearance: `"models[i]"`.
+        field: String,
+    },
+    /// A target repeats the provider and model of an earlier entry of the chain, which
+    /// would send a call to it twice.
+    DuplicateTarget {
+        /// The repeated target's provider.
+        provider: Arc<str>,
+        /// The repeated target's model.
+        model: Arc<str>,
+        /// The field of its second appearance: `"targets[i]"`.
         field: String,
     },
 }
@@ -32,10 +47,25 @@ impl fmt::Display for ConfigError {
                     "invalid fallback config: `{field}` is an empty model name"
                 )
             }
+            Self::EmptyProvider { field } => {
+                write!(
+                    f,
+                    "invalid fallback config: `{field}` is an empty provider name"
+                )
+            }
             Self::DuplicateModel { model, field } => write!(
                 f,
                 "invalid fallback config: model `{model}` appears twice in the chain \
                  (again at `{field}`); list each model once"
+            ),
+            Self::DuplicateTarget {
+                provider,
+                model,
+                field,
+            } => write!(
+                f,
+                "invalid fallback config: target `{provider}/{model}` appears twice in the \
+                 chain (again at `{field}`); list each provider and model once"
             ),
         }
     }

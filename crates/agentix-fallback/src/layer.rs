@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use crate::service::Shared;
-use crate::{ConfigError, Fallback, FallbackConfig};
+use crate::target::NoTargets;
+use crate::{ConfigError, Fallback, FallbackConfig, FallbackTarget, FallbackTargets};
 
 /// Wraps services in [`Fallback`], which re-sends a failed call with the next model of a
 /// chain.
@@ -47,8 +48,8 @@ use crate::{ConfigError, Fallback, FallbackConfig};
 /// let service = layer.layer(provider);
 /// # let _ = service;
 /// ```
-pub struct FallbackLayer<R> {
-    shared: Arc<Shared<R>>,
+pub struct FallbackLayer<R, T = NoTargets> {
+    shared: Arc<Shared<R, T>>,
 }
 
 impl<R> FallbackLayer<R> {
@@ -78,15 +79,52 @@ impl<R> FallbackLayer<R> {
     }
 }
 
-impl<S, R> Layer<S> for FallbackLayer<R> {
-    type Service = Fallback<S, R>;
+impl<R, Req, Res> FallbackLayer<R, FallbackTargets<Req, Res>> {
+    /// Creates a layer whose chain is the models of `config`, then `targets`, which may
+    /// name other providers and use their own services.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the [`ConfigError`] message when the chain is invalid; see
+    /// [`FallbackConfig::validate_with_targets`]. [`FallbackLayer::try_with_targets`]
+    /// returns the error instead.
+    pub fn with_targets(
+        config: FallbackConfig,
+        targets: Vec<FallbackTarget<Req, Res>>,
+        router: R,
+    ) -> Self {
+        match Self::try_with_targets(config, targets, router) {
+            Ok(layer) => layer,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Creates a layer with targets, or returns why the chain is invalid.
+    ///
+    /// # Errors
+    ///
+    /// Returns the first problem [`FallbackConfig::validate_with_targets`] finds, such as
+    /// a target that repeats the provider and model of an earlier entry.
+    pub fn try_with_targets(
+        config: FallbackConfig,
+        targets: Vec<FallbackTarget<Req, Res>>,
+        router: R,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            shared: Arc::new(Shared::with_targets(config, targets, router)?),
+        })
+    }
+}
+
+impl<S, R, T> Layer<S> for FallbackLayer<R, T> {
+    type Service = Fallback<S, R, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         Fallback::from_shared(inner, Arc::clone(&self.shared))
     }
 }
 
-impl<R> Clone for FallbackLayer<R> {
+impl<R, T> Clone for FallbackLayer<R, T> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
@@ -94,7 +132,7 @@ impl<R> Clone for FallbackLayer<R> {
     }
 }
 
-impl<R: fmt::Debug> fmt::Debug for FallbackLayer<R> {
+impl<R: fmt::Debug, T: fmt::Debug> fmt::Debug for FallbackLayer<R, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FallbackLayer")
             .field("shared", &self.shared)

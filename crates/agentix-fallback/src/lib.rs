@@ -25,12 +25,14 @@
 //! [`agentix_core::RecordServedBy`]. The inner service must be `Clone`, because each
 //! fallback attempt readies the service again before sending.
 
+mod chain;
 mod config;
 mod error;
 mod future;
 mod layer;
 mod policy;
 mod service;
+mod target;
 
 pub use config::FallbackConfig;
 pub use error::{ConfigError, SetModelError};
@@ -38,3 +40,4 @@ pub use future::ResponseFuture;
 pub use layer::FallbackLayer;
 pub use policy::FallbackPolicy;
 pub use service::Fallback;
+pub use target::{FallbackTarget, FallbackTargets, NoTargets, TargetList, Translator};

@@ -5,30 +5,64 @@ use std::mem;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use agentix_core::{BoxError, Classify, RecordServedBy, ReplayRequest, RouteModel};
+use agentix_core::{BoxError, Classify, FallbackOptOut, RecordServedBy, ReplayRequest, RouteModel};
 use tower_service::Service;
 
-use crate::future::ResponseFuture;
-use crate::{ConfigError, FallbackConfig, FallbackPolicy};
+use crate::future::{Blocked, ResponseFuture};
+use crate::target::{NoTargets, TargetList};
+use crate::{ConfigError, FallbackConfig, FallbackPolicy, FallbackTarget, FallbackTargets};
 
 /// The validated chain and the router, shared by a layer and all its services.
 #[derive(Debug)]
-pub(crate) struct Shared<R> {
+pub(crate) struct Shared<R, T> {
     pub(crate) router: R,
     pub(crate) primary: Option<Arc<str>>,
+    pub(crate) provider: Option<Arc<str>>,
     pub(crate) models: Box<[Arc<str>]>,
     pub(crate) policy: FallbackPolicy,
+    pub(crate) targets: T,
 }
 
-impl<R> Shared<R> {
+impl<R> Shared<R, NoTargets> {
     pub(crate) fn new(config: FallbackConfig, router: R) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self {
+        Ok(Self::from_parts(config, router, NoTargets))
+    }
+}
+
+impl<R, Req, Res> Shared<R, FallbackTargets<Req, Res>> {
+    pub(crate) fn with_targets(
+        config: FallbackConfig,
+        targets: Vec<FallbackTarget<Req, Res>>,
+        router: R,
+    ) -> Result<Self, ConfigError> {
+        config.validate_with_targets(&targets)?;
+        Ok(Self::from_parts(
+            config,
+            router,
+            FallbackTargets::new(targets),
+        ))
+    }
+}
+
+impl<R, T> Shared<R, T> {
+    fn from_parts(config: FallbackConfig, router: R, targets: T) -> Self {
+        Self {
             router,
             primary: config.primary,
+            provider: config.provider,
             models: config.models.into_boxed_slice(),
             policy: config.policy,
-        })
+            targets,
+        }
+    }
+
+    /// Returns the number of chain entries after the primary: models, then targets.
+    pub(crate) fn chain_len<Req, Res>(&self) -> usize
+    where
+        T: TargetList<Req, Res>,
+    {
+        self.models.len() + self.targets.targets().len()
     }
 }
 
@@ -37,15 +71,22 @@ impl<R> Shared<R> {
 /// The request goes to the inner service as it is, for the primary model. When the
 /// [`FallbackPolicy`] selects the outcome for a fallback, the service takes a copy of the
 /// original request and sets the next model with [`RouteModel::set_model`]. The copy goes
-/// through the future's own clone of the inner service, readied before each attempt. Each model is tried at most once per call. When every model has failed, the
-/// last result is returned: an error response stays `Ok` (with the model recorded), and an
-/// error stays the error.
+/// through the future's own clone of the inner service, readied before each attempt. After
+/// the models of [`FallbackConfig::models`] come the [`FallbackTarget`]s, if any, each
+/// through the inner service or its own service. Each entry of the chain is tried at most
+/// once per call. When every entry has failed, the last result is returned: an error
+/// response stays `Ok` (with the model recorded), and an error stays the error.
 ///
 /// Every `Ok` response returned records which model produced it with
 /// [`RecordServedBy`], as an [`agentix_core::ServedBy`] whose position is 0 for the
-/// primary and `i` for the `i`-th fallback model. A response of the primary is recorded
-/// only when its name is known: from [`FallbackConfig::primary`], or else read from the
-/// request.
+/// primary and `i` for the `i`-th entry of the chain, with the entry's provider. A
+/// response of the primary is recorded only when its name is known: from
+/// [`FallbackConfig::primary`], or else read from the request.
+///
+/// # Requests that opt out
+///
+/// A request that carries [`agentix_core::NoFallback`] ([`FallbackOptOut`]) goes to the
+/// primary alone, and its result is returned whatever it is.
 ///
 /// # Requests that cannot be replayed
 ///
@@ -57,9 +98,9 @@ impl<R> Shared<R> {
 ///
 /// Besides the inner service's errors, a call fails with [`crate::SetModelError`] when the
 /// router cannot set a fallback model on the request.
-pub struct Fallback<S, R> {
+pub struct Fallback<S, R, T = NoTargets> {
     inner: S,
-    shared: Arc<Shared<R>>,
+    shared: Arc<Shared<R, T>>,
 }
 
 impl<S, R> Fallback<S, R> {
@@ -87,8 +128,10 @@ impl<S, R> Fallback<S, R> {
             Arc::new(Shared::new(config, router)?),
         ))
     }
+}
 
-    pub(crate) fn from_shared(inner: S, shared: Arc<Shared<R>>) -> Self {
+impl<S, R, T> Fallback<S, R, T> {
+    pub(crate) fn from_shared(inner: S, shared: Arc<Shared<R, T>>) -> Self {
         Self { inner, shared }
     }
 
@@ -117,23 +160,34 @@ impl<S, R> Fallback<S, R> {
         &self.shared.models
     }
 
+    /// Returns the provider of the primary and of the models.
+    pub fn provider(&self) -> Option<&Arc<str>> {
+        self.shared.provider.as_ref()
+    }
+
+    /// Returns the targets tried after the models.
+    pub fn targets(&self) -> &T {
+        &self.shared.targets
+    }
+
     /// Returns the policy that decides which outcomes fall back.
     pub fn policy(&self) -> &FallbackPolicy {
         &self.shared.policy
     }
 }
 
-impl<S, R, Req> Service<Req> for Fallback<S, R>
+impl<S, R, T, Req> Service<Req> for Fallback<S, R, T>
 where
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     S::Response: RecordServedBy,
     R: Classify<S::Response> + RouteModel<Req>,
-    Req: ReplayRequest,
+    T: TargetList<Req, S::Response>,
+    Req: ReplayRequest + FallbackOptOut,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S, R, Req>;
+    type Future = ResponseFuture<S, R, Req, T>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -142,10 +196,12 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         let shared = Arc::clone(&self.shared);
 
-        let original = if shared.models.is_empty() {
-            None
-        } else {
+        let has_chain = shared.chain_len::<Req, S::Response>() > 0;
+        let opted_out = has_chain && request.fallback_disabled();
+        let original = if has_chain && !opted_out {
             request.replay()
+        } else {
+            None
         };
 
         match original {
@@ -163,15 +219,21 @@ where
                     Some(primary) => Some(Arc::clone(primary)),
                     None => shared.router.model(&request).map(Arc::from),
                 };
-                let replay_failed = !shared.models.is_empty();
+                let blocked = if opted_out {
+                    Some(Blocked::OptedOut)
+                } else if has_chain {
+                    Some(Blocked::Unreplayable)
+                } else {
+                    None
+                };
                 let future = self.inner.call(request);
-                ResponseFuture::single(future, shared, primary, replay_failed)
+                ResponseFuture::single(future, shared, primary, blocked)
             }
         }
     }
 }
 
-impl<S: Clone, R> Clone for Fallback<S, R> {
+impl<S: Clone, R, T> Clone for Fallback<S, R, T> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -180,7 +242,7 @@ impl<S: Clone, R> Clone for Fallback<S, R> {
     }
 }
 
-impl<S: fmt::Debug, R: fmt::Debug> fmt::Debug for Fallback<S, R> {
+impl<S: fmt::Debug, R: fmt::Debug, T: fmt::Debug> fmt::Debug for Fallback<S, R, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fallback")
             .field("inner", &self.inner)

@@ -34,6 +34,7 @@ fn served(model: &str, position: usize) -> Option<ServedBy> {
     Some(ServedBy {
         model: model.into(),
         position,
+        provider: None,
     })
 }
 

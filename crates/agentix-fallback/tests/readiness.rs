@@ -101,7 +101,8 @@ async fn concurrency_limit_shared_by_concurrent_callers() {
             served,
             Some(ServedBy {
                 model: "sonnet".into(),
-                position: 1
+                position: 1,
+                provider: None,
             })
         );
     }
@@ -195,7 +196,8 @@ async fn unreplayable_request_is_sent_once() {
         response.served_by,
         Some(ServedBy {
             model: "opus".into(),
-            position: 0
+            position: 0,
+            provider: None,
         })
     );
     assert_eq!(
@@ -241,7 +243,8 @@ async fn request_copied_once_stops_chain_after_one_fallback() {
         response.served_by,
         Some(ServedBy {
             model: "sonnet".into(),
-            position: 1
+            position: 1,
+            provider: None,
         })
     );
 }

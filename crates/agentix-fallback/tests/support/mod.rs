@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use agentix_core::{
-    rejection_of, BoxError, BudgetExceeded, CircuitOpen, Classify, Failure, FailureKind, Outcome,
-    RecordServedBy, ReplayRequest, RouteModel, ServedBy,
+    rejection_of, BoxError, BudgetExceeded, CircuitOpen, Classify, Failure, FailureKind,
+    FallbackOptOut, Outcome, RecordServedBy, ReplayRequest, RouteModel, ServedBy,
 };
 use tower::Service;
 
@@ -233,6 +233,12 @@ impl ReplayRequest for OneShot {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, take_one)
             .ok()
             .map(|_| self.clone())
+    }
+}
+
+impl FallbackOptOut for OneShot {
+    fn fallback_disabled(&self) -> bool {
+        false
     }
 }
 

@@ -69,6 +69,7 @@ impl AsyncRedisCircuitBreakerBackend {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.command_timeout))
             .set_response_timeout(Some(options.command_timeout))
+            // The backoff in front of Redis paces reconnects, so the manager retries once.
             .set_number_of_retries(1);
         let connection = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(RedisBackendError::InvalidUrl)?;

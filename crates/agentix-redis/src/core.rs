@@ -94,13 +94,13 @@ impl Core {
                     return Ok(decoded.reply);
                 }
                 Err(reply) => {
-                    // The server replied, so this is no outage: the script or the server
-                    // version does not match this client.
+                    // The script or the server does not match this client. Treating it as an
+                    // outage logs it once and retries after the backoff.
                     let error = RedisBackendError::InvalidReply {
                         key: key.to_string(),
                         reply,
                     };
-                    tracing::error!(key = %key, error = %error, "breaker script reply is invalid");
+                    self.redis_failed(key, &error);
                     error
                 }
             },

@@ -34,6 +34,13 @@
 //! in-memory breaker with the same policy until Redis responds again, so a failing provider
 //! is still cut off during the outage. [`RedisFailurePolicy::FailClosed`] returns an error
 //! instead. A key holding data the scripts cannot read is logged and reset to closed.
+//!
+//! # Epochs
+//!
+//! Epochs grow on every transition as the contract requires, but a Redis epoch jumps to the
+//! server time in microseconds when that is larger than the next integer, so a key that
+//! expired and was created again never reuses an epoch. Permits granted by the local
+//! fallback have the top bit set, and their records always go to the local breaker.
 
 mod async_backend;
 mod blocking_backend;

@@ -436,3 +436,46 @@ async fn local_permits_are_recorded_locally_after_recovery() {
         "local outcomes never reach Redis"
     );
 }
+
+#[tokio::test]
+async fn invalid_url_is_rejected() {
+    let error = AsyncRedisCircuitBreakerBackend::new("not a url")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RedisBackendError::InvalidUrl(_)), "{error}");
+    let error = RedisCircuitBreakerBackend::new("http://127.0.0.1:1/").unwrap_err();
+    assert!(matches!(error, RedisBackendError::InvalidUrl(_)), "{error}");
+}
+
+#[tokio::test]
+async fn invalid_options_are_rejected() {
+    let options = RedisBackendOptions {
+        key_prefix: "tenant{".to_owned(),
+        ..RedisBackendOptions::default()
+    };
+    let url = format!("redis://127.0.0.1:{}/0", free_port());
+    let error = AsyncRedisCircuitBreakerBackend::with_options(&url, options.clone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RedisBackendError::InvalidOption {
+                field: "key_prefix",
+                ..
+            }
+        ),
+        "{error}"
+    );
+    let error = RedisCircuitBreakerBackend::with_options(&url, options).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            RedisBackendError::InvalidOption {
+                field: "key_prefix",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}

@@ -188,6 +188,7 @@ impl<B: BreakerBackend> AgentixClientBuilder<B> {
                 base_delay: options.retry_base_delay(),
                 max_delay: options.retry_max_delay(),
                 jitter: options.retry_jitter,
+                ..RetryConfig::default()
             },
             adapter.clone(),
         );

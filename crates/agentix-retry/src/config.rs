@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
+use crate::budget::MAX_RETRY_RATIO;
 use crate::error::ConfigError;
+use crate::{BudgetScope, RetryBudgetConfig};
 
 /// The default fraction by which a delay may be shortened at random.
 ///
@@ -17,6 +19,10 @@ pub const DEFAULT_JITTER: f64 = 0.2;
 /// Delays follow an exponential schedule: the wait before retry `n` (1 for the first retry)
 /// is `base_delay * 2^(n - 1)`, capped at `max_delay`, then shortened at random by up to
 /// `jitter` of itself. A server's delay hint replaces a shorter computed delay.
+///
+/// Two limits across calls and time are off by default: a [`deadline`](Self::deadline) for
+/// the whole logical call, and a [`budget`](Self::budget) that caps retries to a fraction of
+/// calls.
 ///
 /// # Examples
 ///
@@ -46,6 +52,20 @@ pub struct RetryConfig {
     /// Fraction of each delay, in `0.0..=1.0`, by which it may be shortened at random.
     /// 0.0 gives the exact schedule. Default [`DEFAULT_JITTER`].
     pub jitter: f64,
+    /// Time from the first attempt after which no retry starts. Default `None`, no deadline.
+    ///
+    /// A retry is scheduled only when its delay ends before the deadline; otherwise the
+    /// last result is returned at once. An attempt in flight when the deadline passes is not
+    /// cancelled: wrap the layer in `tower::timeout` to bound the whole call instead.
+    pub deadline: Option<Duration>,
+    /// The retry budget shared by the calls of the layer. Default `None`, no budget.
+    ///
+    /// Off by default because a budget makes the number of attempts a call gets depend on
+    /// the traffic of the whole client: a call may be sent once although attempts remain.
+    /// Without it every call keeps the documented schedule, which is what a single process
+    /// or a test expects. Turn it on for a fleet that shares a provider, where the budget
+    /// keeps an outage from multiplying the load by `max_attempts`.
+    pub budget: Option<RetryBudgetConfig>,
 }
 
 impl Default for RetryConfig {
@@ -55,6 +75,8 @@ impl Default for RetryConfig {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(30),
             jitter: DEFAULT_JITTER,
+            deadline: None,
+            budget: None,
         }
     }
 }
@@ -65,8 +87,9 @@ impl RetryConfig {
     /// # Errors
     ///
     /// Returns a [`ConfigError`] naming the first invalid field when `max_attempts` is 0,
-    /// when `base_delay` is longer than `max_delay`, or when `jitter` is NaN or outside
-    /// `0.0..=1.0`.
+    /// when `base_delay` is longer than `max_delay`, when `jitter` is NaN or outside
+    /// `0.0..=1.0`, when `deadline` is zero, or when a budget field is invalid (see
+    /// [`ConfigError`] for each case).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_attempts == 0 {
             return Err(ConfigError::ZeroMaxAttempts);
@@ -83,8 +106,36 @@ impl RetryConfig {
                 jitter: self.jitter,
             });
         }
-        Ok(())
+        if self.deadline == Some(Duration::ZERO) {
+            return Err(ConfigError::ZeroDeadline);
+        }
+        match &self.budget {
+            Some(budget) => validate_budget(budget),
+            None => Ok(()),
+        }
     }
+}
+
+fn validate_budget(budget: &RetryBudgetConfig) -> Result<(), ConfigError> {
+    // NOTE: `contains` is false for NaN, so NaN is rejected here too.
+    if !(0.0..=MAX_RETRY_RATIO).contains(&budget.retry_ratio) {
+        return Err(ConfigError::RetryRatioOutOfRange {
+            retry_ratio: budget.retry_ratio,
+        });
+    }
+    if budget.period.is_zero() {
+        return Err(ConfigError::ZeroBudgetPeriod);
+    }
+    if budget.capacity == 0 {
+        return Err(ConfigError::ZeroBudgetCapacity);
+    }
+    if budget.min_retries == 0 && budget.retry_ratio == 0.0 {
+        return Err(ConfigError::BudgetNeverRefills);
+    }
+    if budget.scope == (BudgetScope::PerTenant { max_tenants: 0 }) {
+        return Err(ConfigError::ZeroMaxTenants);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::budget::MAX_RETRY_RATIO;
+
 /// An invalid [`RetryConfig`](crate::RetryConfig) option, with the field and its value.
 ///
 /// The retry service itself adds no error of its own: it returns the last attempt's result
@@ -24,6 +26,22 @@ pub enum ConfigError {
         /// The configured jitter.
         jitter: f64,
     },
+    /// `deadline` is zero, so no retry could ever start.
+    ZeroDeadline,
+    /// `budget.retry_ratio` is NaN or outside `0.0..=MAX_RETRY_RATIO`.
+    RetryRatioOutOfRange {
+        /// The configured ratio.
+        retry_ratio: f64,
+    },
+    /// `budget.period` is zero.
+    ZeroBudgetPeriod,
+    /// `budget.capacity` is 0, so the bucket could never hold a token.
+    ZeroBudgetCapacity,
+    /// `budget.min_retries` and `budget.retry_ratio` are both 0, so the bucket is never
+    /// refilled and no retry could ever run.
+    BudgetNeverRefills,
+    /// `budget.scope` is per tenant with `max_tenants` 0.
+    ZeroMaxTenants,
 }
 
 impl ConfigError {
@@ -33,6 +51,12 @@ impl ConfigError {
             Self::ZeroMaxAttempts => "max_attempts",
             Self::BaseDelayAboveMaxDelay { .. } => "base_delay",
             Self::JitterOutOfRange { .. } => "jitter",
+            Self::ZeroDeadline => "deadline",
+            Self::RetryRatioOutOfRange { .. } => "budget.retry_ratio",
+            Self::ZeroBudgetPeriod => "budget.period",
+            Self::ZeroBudgetCapacity => "budget.capacity",
+            Self::BudgetNeverRefills => "budget.min_retries",
+            Self::ZeroMaxTenants => "budget.scope",
         }
     }
 }
@@ -58,6 +82,31 @@ impl fmt::Display for ConfigError {
                 f,
                 "invalid retry config: `jitter` is {jitter}; it must be a fraction \
                  from 0.0 (exact schedule) to 1.0"
+            ),
+            Self::ZeroDeadline => f.write_str(
+                "invalid retry config: `deadline` is 0 s, so no retry could start; \
+                 set a positive deadline, or `None` for no deadline",
+            ),
+            Self::RetryRatioOutOfRange { retry_ratio } => write!(
+                f,
+                "invalid retry config: `budget.retry_ratio` is {retry_ratio}; it must be a \
+                 number of tokens per call from 0.0 to {MAX_RETRY_RATIO}"
+            ),
+            Self::ZeroBudgetPeriod => f.write_str(
+                "invalid retry config: `budget.period` is 0 s; set the period over which \
+                 `budget.min_retries` tokens are refilled (10 s by default)",
+            ),
+            Self::ZeroBudgetCapacity => f.write_str(
+                "invalid retry config: `budget.capacity` is 0, so no retry could ever run; \
+                 set it to 1 or more, or set `budget` to `None` for no budget",
+            ),
+            Self::BudgetNeverRefills => f.write_str(
+                "invalid retry config: `budget.min_retries` and `budget.retry_ratio` are both \
+                 0, so the budget never allows a retry; raise either, or set `max_attempts` to 1",
+            ),
+            Self::ZeroMaxTenants => f.write_str(
+                "invalid retry config: `budget.scope` is per tenant with `max_tenants` 0; \
+                 set it to 1 or more, or use the shared scope",
             ),
         }
     }

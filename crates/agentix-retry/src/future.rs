@@ -2,21 +2,23 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use agentix_core::{BoxError, Classify, ReplayRequest};
+use agentix_core::{Attempts, BoxError, Classify, Outcome, RecordAttempts, ReplayRequest};
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
-use crate::policy::{self, Decision, Progress};
-use crate::Backoff;
+use crate::budget::TokenBucket;
+use crate::policy::{self, Decision, Limits, Progress};
 
 pin_project! {
     /// The response future of [`Retry`](crate::Retry).
     ///
     /// It resolves to the result of the last attempt, unchanged apart from the error being
-    /// boxed: a response the classifier calls a failure is still an `Ok` response.
+    /// boxed and, after more than one attempt, the [`Attempts`] recorded in a response: a
+    /// response the classifier calls a failure is still an `Ok` response.
     pub struct ResponseFuture<S, C, Req>
     where
         S: Service<Req>,
@@ -29,8 +31,11 @@ pin_project! {
         // The copy of the request for the next attempt, made before the current one was sent.
         next_request: Option<Req>,
         attempts: u32,
-        max_attempts: u32,
-        backoff: Backoff,
+        limits: Limits,
+        // The time after which no retry starts.
+        deadline_at: Option<Instant>,
+        // The bucket retries are withdrawn from, when the layer has a budget.
+        bucket: Option<Arc<TokenBucket>>,
     }
 }
 
@@ -62,8 +67,9 @@ where
         service: S,
         classifier: C,
         next_request: Option<Req>,
-        max_attempts: u32,
-        backoff: Backoff,
+        limits: Limits,
+        deadline_at: Option<Instant>,
+        bucket: Option<Arc<TokenBucket>>,
     ) -> Self {
         Self {
             state: State::Calling { future },
@@ -71,8 +77,9 @@ where
             classifier,
             next_request,
             attempts: 1,
-            max_attempts,
-            backoff,
+            limits,
+            deadline_at,
+            bucket,
         }
     }
 }
@@ -81,6 +88,7 @@ impl<S, C, Req> Future for ResponseFuture<S, C, Req>
 where
     S: Service<Req>,
     S::Error: Into<BoxError>,
+    S::Response: RecordAttempts,
     C: Classify<S::Response>,
     Req: ReplayRequest,
 {
@@ -93,22 +101,37 @@ where
                 StateProj::Calling { future } => {
                     let result = ready!(future.poll(cx)).map_err(Into::into);
                     let outcome = this.classifier.classify(result.as_ref());
+
+                    // The clock is read only when a deadline or a budget needs it.
+                    let now =
+                        (this.deadline_at.is_some() || this.bucket.is_some()).then(Instant::now);
                     let progress = Progress {
                         attempts: *this.attempts,
-                        max_attempts: *this.max_attempts,
+                        max_attempts: this.limits.max_attempts,
                         can_replay: this.next_request.is_some(),
+                        time_left: this
+                            .deadline_at
+                            .zip(now)
+                            .map(|(at, now)| at.saturating_duration_since(now)),
                     };
-                    match policy::decide(&outcome, progress, this.backoff) {
-                        Decision::Return => return Poll::Ready(result),
-                        // A zero delay skips the timer, so immediate retries cost no timer tick.
-                        Decision::RetryAfter(delay) if delay.is_zero() => {
-                            this.state.set(State::Readying);
+                    let delay = match policy::decide(&outcome, progress, &this.limits.backoff) {
+                        Decision::Return => return Poll::Ready(finish(result, *this.attempts)),
+                        Decision::RetryAfter(delay) => delay,
+                    };
+                    if let (Some(bucket), Some(now)) = (this.bucket.as_deref(), now) {
+                        if !bucket.try_withdraw(now) {
+                            log_budget_skip(bucket, now, *this.attempts, &outcome);
+                            return Poll::Ready(finish(result, *this.attempts));
                         }
-                        Decision::RetryAfter(delay) => {
-                            this.state.set(State::Sleeping {
-                                sleep: tokio::time::sleep(delay),
-                            });
-                        }
+                    }
+
+                    // A zero delay skips the timer, so immediate retries cost no timer tick.
+                    if delay.is_zero() {
+                        this.state.set(State::Readying);
+                    } else {
+                        this.state.set(State::Sleeping {
+                            sleep: tokio::time::sleep(delay),
+                        });
                     }
                 }
                 StateProj::Sleeping { sleep } => {
@@ -118,7 +141,8 @@ where
                 StateProj::Readying => {
                     // NOTE: a readiness error ends the call with that error, because the
                     // service can take no further attempt. The failed attempt's result was
-                    // already dropped when the retry was scheduled.
+                    // already dropped when the retry was scheduled. For the same reason the
+                    // deadline does not bound this wait: there is no result left to return.
                     if let Err(error) = ready!(this.service.poll_ready(cx)) {
                         return Poll::Ready(Err(error.into()));
                     }
@@ -130,7 +154,7 @@ where
 
                     // Copy the request for the attempt after this one before sending it, so a
                     // copy always exists before the request it came from is consumed.
-                    if *this.attempts < *this.max_attempts {
+                    if *this.attempts < this.limits.max_attempts {
                         *this.next_request = request.replay();
                     }
                     let future = this.service.call(request);
@@ -138,5 +162,45 @@ where
                 }
             }
         }
+    }
+}
+
+/// Returns the final result, with the attempt count recorded in a response that took more
+/// than one attempt.
+fn finish<Res: RecordAttempts>(
+    mut result: Result<Res, BoxError>,
+    attempts: u32,
+) -> Result<Res, BoxError> {
+    if attempts > 1 {
+        if let Ok(response) = &mut result {
+            response.record_attempts(Attempts(attempts));
+        }
+    }
+    result
+}
+
+/// Logs a retry skipped because the budget is empty: a warning at most once per refill
+/// period with the count of skips since the last one, and a debug event otherwise.
+fn log_budget_skip(bucket: &TokenBucket, now: Instant, attempts: u32, outcome: &Outcome) {
+    let (kind, status) = match outcome {
+        Outcome::Failure(failure) => (Some(failure.kind), failure.status),
+        _ => (None, None),
+    };
+    match bucket.note_skip(now) {
+        Some(skipped) => tracing::warn!(
+            key = bucket.key(),
+            attempts,
+            skipped,
+            kind = ?kind,
+            status,
+            "retry budget is empty; returning the last failure without retrying"
+        ),
+        None => tracing::debug!(
+            key = bucket.key(),
+            attempts,
+            kind = ?kind,
+            status,
+            "retry budget is empty; returning the last failure without retrying"
+        ),
     }
 }

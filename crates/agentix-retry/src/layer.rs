@@ -1,10 +1,17 @@
 //! The retry layer.
 
+use std::sync::Arc;
+
 use tower_layer::Layer;
 
+use crate::budget::Budgets;
+use crate::service::new_budgets;
 use crate::{ConfigError, Retry, RetryConfig};
 
 /// Wraps services in [`Retry`], with one set of options and one classifier.
+///
+/// Every service the layer wraps, and every clone of the layer, shares one retry budget
+/// when the options have one.
 ///
 /// # Examples
 ///
@@ -21,6 +28,7 @@ use crate::{ConfigError, Retry, RetryConfig};
 pub struct RetryLayer<C> {
     config: RetryConfig,
     classifier: C,
+    budgets: Option<Arc<Budgets>>,
 }
 
 impl<C> RetryLayer<C> {
@@ -44,7 +52,12 @@ impl<C> RetryLayer<C> {
     /// Returns the [`ConfigError`] of [`RetryConfig::validate`] when `config` is invalid.
     pub fn try_new(config: RetryConfig, classifier: C) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self { config, classifier })
+        let budgets = new_budgets(&config);
+        Ok(Self {
+            config,
+            classifier,
+            budgets,
+        })
     }
 
     /// Returns the retry options.
@@ -57,7 +70,11 @@ impl<S, C: Clone> Layer<S> for RetryLayer<C> {
     type Service = Retry<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Retry::try_new(inner, self.config.clone(), self.classifier.clone())
-            .expect("the layer validated its options when it was created")
+        Retry::from_parts(
+            inner,
+            &self.config,
+            self.classifier.clone(),
+            self.budgets.clone(),
+        )
     }
 }

@@ -94,6 +94,7 @@
 //! request or response body.
 
 mod backoff;
+mod budget;
 mod config;
 mod error;
 mod future;
@@ -102,6 +103,7 @@ mod policy;
 mod service;
 
 pub use backoff::Backoff;
+pub use budget::{BudgetScope, RetryBudgetConfig, MAX_RETRY_RATIO};
 pub use config::{RetryConfig, DEFAULT_JITTER};
 pub use error::ConfigError;
 pub use future::ResponseFuture;

@@ -4,7 +4,28 @@ use std::time::Duration;
 
 use agentix_core::Outcome;
 
-use crate::Backoff;
+use crate::{Backoff, RetryConfig};
+
+/// The per-call limits of a retry service, copied into each response future.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Limits {
+    /// Attempts allowed in all.
+    pub(crate) max_attempts: u32,
+    /// The delay schedule.
+    pub(crate) backoff: Backoff,
+    /// Time from the first attempt after which no retry starts.
+    pub(crate) deadline: Option<Duration>,
+}
+
+impl From<&RetryConfig> for Limits {
+    fn from(config: &RetryConfig) -> Self {
+        Self {
+            max_attempts: config.max_attempts,
+            backoff: Backoff::from(config),
+            deadline: config.deadline,
+        }
+    }
+}
 
 /// The response future's next step after an attempt has finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +45,8 @@ pub(crate) struct Progress {
     pub(crate) max_attempts: u32,
     /// Whether a copy of the request exists for another attempt.
     pub(crate) can_replay: bool,
+    /// Time left until the call's deadline, or `None` without a deadline.
+    pub(crate) time_left: Option<Duration>,
 }
 
 /// Decides whether the attempt that produced `outcome` is retried, and after which delay.
@@ -31,7 +54,11 @@ pub(crate) struct Progress {
 /// Successes and local rejections return at once. A failure is retried only when it is
 /// retryable, attempts remain, the request can be replayed, and the server's delay hint (if
 /// any) is no longer than the backoff cap. The delay is then the longer of the hint and the
-/// backoff delay, so a hint is always waited in full.
+/// backoff delay, so a hint is always waited in full. With a deadline, the retry is
+/// scheduled only when that delay ends before the deadline.
+///
+/// The retry budget is not checked here: the caller withdraws a token only for a retry this
+/// function schedules, so a retry skipped for another reason costs nothing.
 pub(crate) fn decide(outcome: &Outcome, progress: Progress, backoff: &Backoff) -> Decision {
     let failure = match outcome {
         Outcome::Success | Outcome::Rejected(_) => return Decision::Return,
@@ -86,6 +113,20 @@ pub(crate) fn decide(outcome: &Outcome, progress: Progress, backoff: &Backoff) -
         None => computed,
     };
 
+    if let Some(time_left) = progress.time_left {
+        if delay >= time_left {
+            tracing::info!(
+                attempts = progress.attempts,
+                kind = ?failure.kind,
+                status = failure.status,
+                delay = ?delay,
+                time_left = ?time_left,
+                "retry would start after the deadline; returning the last failure"
+            );
+            return Decision::Return;
+        }
+    }
+
     tracing::warn!(
         attempt = progress.attempts + 1,
         max_attempts = progress.max_attempts,
@@ -112,6 +153,7 @@ mod tests {
             attempts: 1,
             max_attempts,
             can_replay: true,
+            time_left: None,
         }
     }
 
@@ -179,6 +221,34 @@ mod tests {
         hinted.retry_after = Some(Duration::from_secs(30));
         let decision = decide(&Outcome::Failure(hinted), first_of(3), &exact_backoff());
         assert_eq!(decision, Decision::RetryAfter(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn delay_ending_at_deadline_returns() {
+        let progress = Progress {
+            time_left: Some(Duration::from_secs(1)),
+            ..first_of(3)
+        };
+        let decision = decide(
+            &failure(FailureKind::Overloaded),
+            progress,
+            &exact_backoff(),
+        );
+        assert_eq!(decision, Decision::Return);
+    }
+
+    #[test]
+    fn delay_ending_before_deadline_retries() {
+        let progress = Progress {
+            time_left: Some(Duration::from_millis(1001)),
+            ..first_of(3)
+        };
+        let decision = decide(
+            &failure(FailureKind::Overloaded),
+            progress,
+            &exact_backoff(),
+        );
+        assert_eq!(decision, Decision::RetryAfter(Duration::from_secs(1)));
     }
 
     #[test]

@@ -1,33 +1,40 @@
 //! The retry service.
 
 use std::mem;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use agentix_core::{BoxError, Classify, ReplayRequest};
+use agentix_core::{BoxError, Classify, RecordAttempts, ReplayRequest, TenantScoped};
+use tokio::time::Instant;
 use tower_service::Service;
 
+use crate::budget::Budgets;
 use crate::future::ResponseFuture;
-use crate::{Backoff, ConfigError, RetryConfig};
+use crate::policy::Limits;
+use crate::{ConfigError, RetryConfig};
 
 /// Retries calls whose result the classifier calls a retryable failure.
 ///
 /// Each call gets up to [`RetryConfig::max_attempts`] attempts. Between attempts the service
-/// waits the [`Backoff`] delay, or the server's delay hint when it is longer. The result of
-/// the last attempt is returned unchanged, so a layer outside this one can classify it too.
+/// waits the [`Backoff`](crate::Backoff) delay, or the server's delay hint when it is longer.
+/// The result of the last attempt is returned unchanged, so a layer outside this one can
+/// classify it too. A response returned after more than one attempt records
+/// [`Attempts`](agentix_core::Attempts); a response without it took one attempt.
 ///
 /// Requests are copied with [`ReplayRequest::replay`]. The copy for an attempt is made before
 /// the previous attempt is sent. A request whose `replay` returns `None` is sent once, and a
-/// warning is logged if its failure would have been retried.
+/// warning is logged if its failure would have been retried. The request's tenant
+/// ([`TenantScoped`]) is read only when the budget is kept per tenant.
 ///
 /// The inner service must be `Clone`: each call takes the readied service into its response
 /// future and leaves a clone in its place, and every later attempt readies that service
-/// with `poll_ready` before calling it.
+/// with `poll_ready` before calling it. Clones of the service share its retry budget.
 #[derive(Debug, Clone)]
 pub struct Retry<S, C> {
     inner: S,
     classifier: C,
-    max_attempts: u32,
-    backoff: Backoff,
+    limits: Limits,
+    budgets: Option<Arc<Budgets>>,
 }
 
 impl<S, C> Retry<S, C> {
@@ -46,17 +53,31 @@ impl<S, C> Retry<S, C> {
 
     /// Wraps `inner` with the retry options and the classifier that judges each result.
     ///
+    /// The service gets a retry budget of its own when `config` has one. Services made by
+    /// one [`RetryLayer`](crate::RetryLayer) share the layer's budget instead.
+    ///
     /// # Errors
     ///
     /// Returns the [`ConfigError`] of [`RetryConfig::validate`] when `config` is invalid.
     pub fn try_new(inner: S, config: RetryConfig, classifier: C) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self {
+        let budgets = new_budgets(&config);
+        Ok(Self::from_parts(inner, &config, classifier, budgets))
+    }
+
+    /// Wraps `inner` with validated options and an existing budget.
+    pub(crate) fn from_parts(
+        inner: S,
+        config: &RetryConfig,
+        classifier: C,
+        budgets: Option<Arc<Budgets>>,
+    ) -> Self {
+        Self {
             inner,
             classifier,
-            max_attempts: config.max_attempts,
-            backoff: Backoff::from(&config),
-        })
+            limits: Limits::from(config),
+            budgets,
+        }
     }
 
     /// Returns a reference to the inner service.
@@ -75,12 +96,21 @@ impl<S, C> Retry<S, C> {
     }
 }
 
+/// Creates the budget of validated options, if they have one.
+pub(crate) fn new_budgets(config: &RetryConfig) -> Option<Arc<Budgets>> {
+    config
+        .budget
+        .as_ref()
+        .map(|budget| Arc::new(Budgets::new(budget, Instant::now())))
+}
+
 impl<S, C, Req> Service<Req> for Retry<S, C>
 where
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
+    S::Response: RecordAttempts,
     C: Classify<S::Response> + Clone,
-    Req: ReplayRequest,
+    Req: ReplayRequest + TenantScoped,
 {
     type Response = S::Response;
     type Error = BoxError;
@@ -96,8 +126,22 @@ where
         let clone = self.inner.clone();
         let mut service = mem::replace(&mut self.inner, clone);
 
-        // With one attempt allowed no copy is needed, so the request is never cloned.
-        let next_request = if self.max_attempts > 1 {
+        // With one attempt allowed there is nothing to copy, time or budget, so such a call
+        // costs no clone of the request, no clock read and no atomic update.
+        let retries_allowed = self.limits.max_attempts > 1;
+        let deadline_at = match self.limits.deadline {
+            Some(deadline) if retries_allowed => Instant::now().checked_add(deadline),
+            _ => None,
+        };
+        let bucket = match &self.budgets {
+            Some(budgets) if retries_allowed => {
+                let bucket = budgets.bucket_for(request.tenant());
+                bucket.deposit();
+                Some(bucket)
+            }
+            _ => None,
+        };
+        let next_request = if retries_allowed {
             request.replay()
         } else {
             None
@@ -109,8 +153,9 @@ where
             service,
             self.classifier.clone(),
             next_request,
-            self.max_attempts,
-            self.backoff,
+            self.limits,
+            deadline_at,
+            bucket,
         )
     }
 }

@@ -40,7 +40,7 @@ proptest! {
         retry in any::<u32>(),
         sample in 0.0f64..1.0,
     ) {
-        let config = RetryConfig { max_attempts: 3, base_delay: base, max_delay: max, jitter };
+        let config = RetryConfig { max_attempts: 3, base_delay: base, max_delay: max, jitter, ..RetryConfig::default() };
         prop_assert!(config.validate().is_ok());
         let backoff = Backoff::from(&config);
 

@@ -9,7 +9,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use agentix_core::{
-    rejection_of, BoxError, Classify, Failure, FailureKind, Outcome, ReplayRequest,
+    rejection_of, BoxError, Classify, Failure, FailureKind, Outcome, ReplayRequest, TenantId,
+    TenantScoped,
 };
 use agentix_retry::RetryConfig;
 use tokio::time::Instant;
@@ -110,6 +111,12 @@ pub struct OneShot(pub Request);
 impl ReplayRequest for OneShot {
     fn replay(&self) -> Option<Self> {
         None
+    }
+}
+
+impl TenantScoped for OneShot {
+    fn tenant(&self) -> Option<&TenantId> {
+        self.0.tenant()
     }
 }
 

@@ -10,7 +10,7 @@ use crate::service::Shared;
 use crate::target::TargetList;
 use crate::{FallbackTarget, SetModelError};
 
-/// Why a call with a non-empty chain cannot fall back.
+/// The reason a call with a non-empty chain cannot fall back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Blocked {
     /// The request returned no copy from [`ReplayRequest::replay`].
@@ -45,7 +45,7 @@ pub(crate) struct Chain<S, R, T, Req> {
     pub(crate) primary: Option<Arc<str>>,
     // The position in the chain of the attempt in flight, where 0 is the primary.
     pub(crate) position: usize,
-    // Why the call cannot fall back although its chain is not empty.
+    // The reason the call cannot fall back although its chain is not empty.
     pub(crate) blocked: Option<Blocked>,
 }
 

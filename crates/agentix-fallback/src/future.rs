@@ -83,7 +83,7 @@ where
         }
     }
 
-    /// Creates a future for the primary's attempt alone; `blocked` says why a non-empty
+    /// Creates a future for the primary's attempt alone; `blocked` is the reason a non-empty
     /// chain is not used.
     pub(crate) fn single(
         future: S::Future,

@@ -3,7 +3,17 @@
 //! [`FallbackLayer`] wraps a service in [`Fallback`]. A call goes to the primary model, the
 //! one the request names. When its outcome is one the [`FallbackPolicy`] lists, the call is
 //! sent again with the first fallback model, then the next, each model at most once. The
-//! response records which model served it as an [`agentix_core::ServedBy`].
+//! response records which model and provider served it as an [`agentix_core::ServedBy`].
+//! A request that carries [`agentix_core::NoFallback`] goes to the primary alone.
+//!
+//! # Other providers
+//!
+//! [`FallbackLayer::with_targets`] appends [`FallbackTarget`]s to the chain. A target names
+//! a provider and a model, and may have its own service (another provider's client, with
+//! its own retry and breaker layers) and a translator that builds the request in that
+//! provider's wire format. So an Anthropic primary can fall back to an OpenAI model. A
+//! chain of models alone ([`FallbackLayer::new`]) sends every attempt through the inner
+//! service without boxing.
 //!
 //! # Where it sits
 //!

@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentix_circuit_breaker::{
@@ -111,6 +113,18 @@ fn open_blocking(backend: &RedisCircuitBreakerBackend, key: &BreakerKey) {
         let reply = timed_blocking(backend, record(key, permit, CallResult::Failure));
         assert_eq!(reply.unwrap(), BreakerReply::Recorded);
     }
+}
+
+/// Admits until an admission comes from Redis, for up to about 2 s.
+async fn uses_redis_again(backend: &AsyncRedisCircuitBreakerBackend, key: &BreakerKey) -> bool {
+    for _ in 0..100 {
+        let permit = permit_of(timed(backend, admit(key)).await.unwrap());
+        if permit.epoch & LOCAL_EPOCH_BIT == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
 }
 
 #[tokio::test]
@@ -478,4 +492,107 @@ async fn invalid_options_are_rejected() {
         ),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn slow_server_calls_return_within_timeout() {
+    let server = RedisServer::start();
+    let backend =
+        AsyncRedisCircuitBreakerBackend::with_options(&server.url(), options(Duration::ZERO))
+            .await
+            .unwrap();
+    let key = BreakerKey::new("acme".into(), "anthropic");
+    permit_of(timed(&backend, admit(&key)).await.unwrap());
+
+    let sleeper = server.sleep_in_background(1.5);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        let permit = permit_of(timed(&backend, admit(&key)).await.unwrap());
+        assert_ne!(
+            permit.epoch & LOCAL_EPOCH_BIT,
+            0,
+            "served by the local fallback"
+        );
+    }
+    tokio::task::spawn_blocking(move || sleeper.join().unwrap())
+        .await
+        .unwrap();
+
+    assert!(
+        uses_redis_again(&backend, &key).await,
+        "Redis is never used again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_under_load_never_fails_a_call() {
+    let mut server = RedisServer::start();
+    let port = server.port();
+    let backend = AsyncRedisCircuitBreakerBackend::with_options(
+        &server.url(),
+        options(Duration::from_millis(50)),
+    )
+    .await
+    .unwrap();
+    let blocking =
+        RedisCircuitBreakerBackend::with_options(&server.url(), options(Duration::from_millis(50)))
+            .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let mut workers = Vec::new();
+    for task in 0..4 {
+        let backend = backend.clone();
+        let stop = Arc::clone(&stop);
+        let key = BreakerKey::new(format!("async-{task}").into(), "anthropic");
+        workers.push(tokio::spawn(async move {
+            let mut commands = 0;
+            while !stop.load(Ordering::Relaxed) {
+                if let BreakerReply::Admitted(permit) = timed(&backend, admit(&key)).await.unwrap()
+                {
+                    timed(&backend, record(&key, permit, CallResult::Success))
+                        .await
+                        .unwrap();
+                }
+                commands += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            commands
+        }));
+    }
+    let blocking_stop = Arc::clone(&stop);
+    let blocking_worker = tokio::task::spawn_blocking(move || {
+        let key = BreakerKey::new("blocking".into(), "anthropic");
+        let mut commands = 0;
+        while !blocking_stop.load(Ordering::Relaxed) {
+            if let BreakerReply::Admitted(permit) = timed_blocking(&blocking, admit(&key)).unwrap()
+            {
+                timed_blocking(&blocking, record(&key, permit, CallResult::Success)).unwrap();
+            }
+            commands += 1;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        commands
+    });
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let server = RedisServer::start_on(port);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+
+    for worker in workers {
+        assert!(worker.await.unwrap() > 10, "an async worker stalled");
+    }
+    assert!(
+        blocking_worker.await.unwrap() > 10,
+        "the blocking worker stalled"
+    );
+
+    let key = BreakerKey::new("after".into(), "anthropic");
+    assert!(
+        uses_redis_again(&backend, &key).await,
+        "Redis is never used again"
+    );
+    drop(server);
 }

@@ -46,6 +46,8 @@ impl RedisServer {
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--appendonly", "no"])
+            // Lets tests make the server slow with DEBUG SLEEP.
+            .args(["--enable-debug-command", "yes"])
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
@@ -90,6 +92,20 @@ impl RedisServer {
     /// Resumes a paused server with SIGCONT.
     pub fn resume(&self) {
         self.signal("-CONT");
+    }
+
+    /// Blocks the server for `seconds` with `DEBUG SLEEP`, from a background thread.
+    pub fn sleep_in_background(&self, seconds: f64) -> thread::JoinHandle<()> {
+        let port = self.port.to_string();
+        let seconds = seconds.to_string();
+        thread::spawn(move || {
+            let status = Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "-p", &port, "DEBUG", "SLEEP", &seconds])
+                .stdout(Stdio::null())
+                .status()
+                .expect("redis-cli must be installed with redis-server");
+            assert!(status.success(), "DEBUG SLEEP failed");
+        })
     }
 
     /// Deletes every key.

@@ -165,7 +165,7 @@ impl fmt::Debug for AsyncRedisCircuitBreakerBackend {
 impl Service<BreakerCommand> for AsyncRedisCircuitBreakerBackend {
     type Response = BreakerReply;
     type Error = BoxError;
-    type Future = ResponseFuture;
+    type Future = AsyncResponseFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // The multiplexed connection queues commands itself; there is nothing to reserve.
@@ -174,7 +174,7 @@ impl Service<BreakerCommand> for AsyncRedisCircuitBreakerBackend {
 
     fn call(&mut self, command: BreakerCommand) -> Self::Future {
         let backend = self.clone();
-        ResponseFuture {
+        AsyncResponseFuture {
             inner: Box::pin(async move { backend.execute(command).await }),
         }
     }
@@ -184,11 +184,11 @@ impl Service<BreakerCommand> for AsyncRedisCircuitBreakerBackend {
 ///
 /// The script invocation borrows its connection across awaits, so the future is boxed: one
 /// allocation next to a network round trip.
-pub struct ResponseFuture {
+pub struct AsyncResponseFuture {
     inner: Pin<Box<dyn Future<Output = Result<BreakerReply, BoxError>> + Send + 'static>>,
 }
 
-impl Future for ResponseFuture {
+impl Future for AsyncResponseFuture {
     type Output = Result<BreakerReply, BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -196,8 +196,9 @@ impl Future for ResponseFuture {
     }
 }
 
-impl fmt::Debug for ResponseFuture {
+impl fmt::Debug for AsyncResponseFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("AsyncResponseFuture")
+            .finish_non_exhaustive()
     }
 }

@@ -50,7 +50,7 @@ mod key;
 mod options;
 mod scripts;
 
-pub use async_backend::{AsyncRedisCircuitBreakerBackend, ResponseFuture};
+pub use async_backend::{AsyncRedisCircuitBreakerBackend, AsyncResponseFuture};
 pub use blocking_backend::{BlockingResponseFuture, RedisCircuitBreakerBackend};
 pub use error::RedisBackendError;
 pub use key::{decode_key, encode_key, DEFAULT_KEY_PREFIX};

@@ -4,12 +4,13 @@ mod support;
 
 use std::io;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use support::{exact_config, request, status_with_header, Scripted, StatusClassifier};
+use support::{exact_config, request, status, status_with_header, Scripted, StatusClassifier};
 use tower::{Layer, ServiceExt};
 use tracing_subscriber::fmt::MakeWriter;
 
-use agentix_retry::RetryLayer;
+use agentix_retry::{BudgetScope, RetryBudgetConfig, RetryConfig, RetryLayer};
 
 /// A `MakeWriter` that appends every formatted event to a shared buffer.
 #[derive(Clone, Default)]
@@ -126,4 +127,68 @@ async fn non_replayable_retry_skip_logged() {
     let logs = captured.text();
     assert!(logs.contains("WARN"), "{logs}");
     assert!(logs.contains("cannot be replayed"), "{logs}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn budget_skip_warns_once_per_period() {
+    let (captured, _guard) = capture();
+    let config = RetryConfig {
+        base_delay: Duration::ZERO,
+        budget: Some(RetryBudgetConfig {
+            retry_ratio: 0.0,
+            min_retries: 1,
+            period: Duration::from_secs(3600),
+            capacity: 1,
+            scope: BudgetScope::Shared,
+        }),
+        ..exact_config(2)
+    };
+    let inner = Scripted::responses((0..10).map(|_| status(503)));
+    let layer = RetryLayer::new(config, StatusClassifier);
+
+    // The first call spends the only token; the next three find the budget empty.
+    for _ in 0..4 {
+        layer
+            .layer(inner.clone())
+            .oneshot(request("{}"))
+            .await
+            .expect("a response");
+    }
+
+    let logs = captured.text();
+    let skips: Vec<_> = logs
+        .lines()
+        .filter(|line| line.contains("retry budget is empty"))
+        .collect();
+    assert_eq!(skips.len(), 3, "{logs}");
+    assert!(skips[0].contains("WARN"), "{logs}");
+    assert!(skips[0].contains("key=\"shared\""), "{logs}");
+    assert!(skips[0].contains("skipped=1"), "{logs}");
+    assert!(skips[0].contains("kind=Some(Overloaded)"), "{logs}");
+    assert!(skips[0].contains("status=503"), "{logs}");
+    for line in &skips[1..] {
+        assert!(
+            line.contains("DEBUG"),
+            "later skips are debug events: {logs}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_stop_logged() {
+    let (captured, _guard) = capture();
+    let config = RetryConfig {
+        deadline: Some(Duration::from_millis(500)),
+        ..exact_config(3)
+    };
+    let inner = Scripted::responses([status(503)]);
+    let service = RetryLayer::new(config, StatusClassifier).layer(inner);
+
+    service.oneshot(request("{}")).await.expect("a response");
+
+    let logs = captured.text();
+    assert!(logs.contains("INFO"), "{logs}");
+    assert!(logs.contains("after the deadline"), "{logs}");
+    assert!(logs.contains("delay=1s"), "{logs}");
+    assert!(logs.contains("time_left=500ms"), "{logs}");
 }

@@ -158,3 +158,64 @@ async fn hint_equal_to_cap_is_waited() {
     assert_eq!(inner.calls(), 2);
     assert_eq!(start.elapsed(), secs(30));
 }
+
+/// Three 429 responses whose hints grow from call to call: 1 s, 10 s, then 40 s.
+fn growing_hints() -> Scripted {
+    Scripted::responses([
+        status_with_header(429, "retry-after", "1"),
+        status_with_header(429, "retry-after", "10"),
+        status_with_header(429, "retry-after", "40"),
+    ])
+}
+
+#[tokio::test(start_paused = true)]
+async fn changing_hints_waited_until_one_exceeds_cap() {
+    let inner = growing_hints();
+    let service = RetryLayer::new(exact_config(5), StatusClassifier).layer(inner.clone());
+
+    let start = Instant::now();
+    let response = service.oneshot(request("{}")).await.expect("a response");
+
+    assert_eq!(response.status(), 429);
+    assert_eq!(
+        response.headers()["retry-after"],
+        "40",
+        "the 40 s failure is returned"
+    );
+    assert_eq!(inner.calls(), 3);
+    assert_eq!(inner.gaps(), vec![secs(1), secs(10)]);
+    assert_eq!(start.elapsed(), secs(11));
+}
+
+#[tokio::test(start_paused = true)]
+async fn changing_hints_override_jitter() {
+    // Jitter only shortens the backoff delay (at most 1 s, then 2 s), so each hint, being
+    // at least as long, sets the wait exactly.
+    let config = RetryConfig {
+        jitter: 1.0,
+        ..exact_config(5)
+    };
+    let inner = growing_hints();
+    let service = RetryLayer::new(config, StatusClassifier).layer(inner.clone());
+
+    let start = Instant::now();
+    let response = service.oneshot(request("{}")).await.expect("a response");
+
+    assert_eq!(response.headers()["retry-after"], "40");
+    assert_eq!(inner.calls(), 3);
+    assert_eq!(inner.gaps(), vec![secs(1), secs(10)]);
+    assert_eq!(start.elapsed(), secs(11));
+}
+
+#[tokio::test(start_paused = true)]
+async fn changing_hints_end_at_max_attempts() {
+    let inner = growing_hints();
+    let service = RetryLayer::new(exact_config(2), StatusClassifier).layer(inner.clone());
+
+    let start = Instant::now();
+    let response = service.oneshot(request("{}")).await.expect("a response");
+
+    assert_eq!(response.headers()["retry-after"], "10");
+    assert_eq!(inner.calls(), 2);
+    assert_eq!(start.elapsed(), secs(1));
+}

@@ -7,10 +7,10 @@
 
 use std::time::Instant;
 
+use agentix::core::MeterUsage;
 use agentix::{AgentixAgentOptions, AgentixClient, HttpClient, ServedBy};
 use agentix_sim::{SimServer, Step};
 use serde_json::json;
-use agentix::core::MeterUsage;
 use tower::ServiceExt;
 
 const PRIMARY: &str = "claude-opus-4-20250514";
@@ -47,7 +47,9 @@ fn scaled_options() -> AgentixAgentOptions {
 }
 
 /// Wraps the HTTP client so every physical attempt prints its time and status.
-fn logged_http(started: Instant) -> impl tower::Service<
+fn logged_http(
+    started: Instant,
+) -> impl tower::Service<
     http::Request<bytes::Bytes>,
     Response = http::Response<agentix::LlmBody>,
     Error = agentix::core::BoxError,
@@ -89,7 +91,9 @@ async fn retries(sim: &SimServer) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn circuit_breaker(sim: &SimServer) -> Result<(), Box<dyn std::error::Error>> {
-    println!("2. Circuit breaker: the provider keeps failing; the 5th consecutive failure opens it");
+    println!(
+        "2. Circuit breaker: the provider keeps failing; the 5th consecutive failure opens it"
+    );
     sim.reset();
     sim.script(PRIMARY, std::iter::repeat_n(Step::error(500), 50));
     let started = Instant::now();
@@ -195,7 +199,9 @@ fn provider_from_env() -> Option<(&'static str, String)> {
     if let Ok(key) = std::env::var("ANTHROPIC_API_KEY") {
         return Some(("anthropic", key));
     }
-    std::env::var("OPENAI_API_KEY").ok().map(|key| ("openai", key))
+    std::env::var("OPENAI_API_KEY")
+        .ok()
+        .map(|key| ("openai", key))
 }
 
 async fn call_real_provider(

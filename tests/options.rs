@@ -35,7 +35,10 @@ fn deserializes_float_seconds() {
     options.validate().unwrap();
     assert_eq!(options.retry_base_delay(), Duration::from_millis(250));
     assert_eq!(options.retry_max_delay(), Duration::from_millis(2500));
-    assert_eq!(options.circuit_breaker_cooldown(), Duration::from_millis(500));
+    assert_eq!(
+        options.circuit_breaker_cooldown(),
+        Duration::from_millis(500)
+    );
     assert_eq!(options.max_tokens_budget, Some(100_000));
 }
 
@@ -56,20 +59,107 @@ fn negative_count_is_a_parse_error() {
 #[test]
 fn invalid_values_name_field_and_value() {
     let cases: Vec<(AgentixAgentOptions, &str, &str)> = vec![
-        (AgentixAgentOptions { retry_max_attempts: 0, ..valid() }, "retry_max_attempts", "0"),
-        (AgentixAgentOptions { retry_base_delay: -0.5, ..valid() }, "retry_base_delay", "-0.5"),
-        (AgentixAgentOptions { retry_base_delay: f64::NAN, ..valid() }, "retry_base_delay", "NaN"),
-        (AgentixAgentOptions { retry_max_delay: f64::INFINITY, ..valid() }, "retry_max_delay", "inf"),
-        (AgentixAgentOptions { retry_base_delay: 40.0, ..valid() }, "retry_base_delay", "40"),
-        (AgentixAgentOptions { retry_max_delay: 1e9, ..valid() }, "retry_max_delay", "1000000000"),
-        (AgentixAgentOptions { circuit_breaker_cooldown: 0.0, ..valid() }, "circuit_breaker_cooldown", "0"),
-        (AgentixAgentOptions { circuit_breaker_cooldown: -3.0, ..valid() }, "circuit_breaker_cooldown", "-3"),
-        (AgentixAgentOptions { retry_jitter: 1.5, ..valid() }, "retry_jitter", "1.5"),
-        (AgentixAgentOptions { retry_jitter: f64::NAN, ..valid() }, "retry_jitter", "NaN"),
-        (AgentixAgentOptions { provider: "gemini".into(), ..valid() }, "provider", "gemini"),
-        (AgentixAgentOptions { model: String::new(), ..valid() }, "model", "\"\""),
         (
-            AgentixAgentOptions { fallback_model: Some("claude-opus-4-20250514".into()), ..valid() },
+            AgentixAgentOptions {
+                retry_max_attempts: 0,
+                ..valid()
+            },
+            "retry_max_attempts",
+            "0",
+        ),
+        (
+            AgentixAgentOptions {
+                retry_base_delay: -0.5,
+                ..valid()
+            },
+            "retry_base_delay",
+            "-0.5",
+        ),
+        (
+            AgentixAgentOptions {
+                retry_base_delay: f64::NAN,
+                ..valid()
+            },
+            "retry_base_delay",
+            "NaN",
+        ),
+        (
+            AgentixAgentOptions {
+                retry_max_delay: f64::INFINITY,
+                ..valid()
+            },
+            "retry_max_delay",
+            "inf",
+        ),
+        (
+            AgentixAgentOptions {
+                retry_base_delay: 40.0,
+                ..valid()
+            },
+            "retry_base_delay",
+            "40",
+        ),
+        (
+            AgentixAgentOptions {
+                retry_max_delay: 1e9,
+                ..valid()
+            },
+            "retry_max_delay",
+            "1000000000",
+        ),
+        (
+            AgentixAgentOptions {
+                circuit_breaker_cooldown: 0.0,
+                ..valid()
+            },
+            "circuit_breaker_cooldown",
+            "0",
+        ),
+        (
+            AgentixAgentOptions {
+                circuit_breaker_cooldown: -3.0,
+                ..valid()
+            },
+            "circuit_breaker_cooldown",
+            "-3",
+        ),
+        (
+            AgentixAgentOptions {
+                retry_jitter: 1.5,
+                ..valid()
+            },
+            "retry_jitter",
+            "1.5",
+        ),
+        (
+            AgentixAgentOptions {
+                retry_jitter: f64::NAN,
+                ..valid()
+            },
+            "retry_jitter",
+            "NaN",
+        ),
+        (
+            AgentixAgentOptions {
+                provider: "gemini".into(),
+                ..valid()
+            },
+            "provider",
+            "gemini",
+        ),
+        (
+            AgentixAgentOptions {
+                model: String::new(),
+                ..valid()
+            },
+            "model",
+            "\"\"",
+        ),
+        (
+            AgentixAgentOptions {
+                fallback_model: Some("claude-opus-4-20250514".into()),
+                ..valid()
+            },
             "fallback_model",
             "claude-opus-4-20250514",
         ),

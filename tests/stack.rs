@@ -106,7 +106,14 @@ async fn retries_exhausted_return_last_error() {
         .expect_err("every attempt fails");
 
     assert!(
-        matches!(error, AgentixError::Api { status: 500, kind: FailureKind::ServerError, .. }),
+        matches!(
+            error,
+            AgentixError::Api {
+                status: 500,
+                kind: FailureKind::ServerError,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert_eq!(sim.requests(CLAUDE), 3);
@@ -149,7 +156,11 @@ async fn circuit_opens_at_fifth_failure_and_fails_fast() {
         }
         other => panic!("expected CircuitOpen, got {other:?}"),
     }
-    assert_eq!(sim.requests(GPT), 5, "an open circuit never calls the provider");
+    assert_eq!(
+        sim.requests(GPT),
+        5,
+        "an open circuit never calls the provider"
+    );
 }
 
 #[tokio::test]
@@ -194,7 +205,11 @@ async fn no_fallback_after_authentication_error() {
 
     assert!(matches!(
         error,
-        AgentixError::Api { status: 401, kind: FailureKind::Authentication, .. }
+        AgentixError::Api {
+            status: 401,
+            kind: FailureKind::Authentication,
+            ..
+        }
     ));
     assert_eq!(sim.requests(CLAUDE), 1);
     assert_eq!(sim.requests(CLAUDE_FALLBACK), 0);
@@ -229,7 +244,11 @@ async fn budget_stops_calls_before_the_provider() {
             other => panic!("{provider}: expected BudgetExceeded, got {other:?}"),
         }
         assert!(served >= 1, "{provider}");
-        assert_eq!(sim.requests(model), served, "{provider}: rejected calls never reach it");
+        assert_eq!(
+            sim.requests(model),
+            served,
+            "{provider}: rejected calls never reach it"
+        );
     }
 }
 
@@ -269,7 +288,10 @@ async fn tenant_circuit_leaves_other_tenant_untouched() {
 
     sim.script(CLAUDE, std::iter::repeat_n(Step::error(503), 5));
     for _ in 0..5 {
-        assert!(client.create_for_tenant("tenant-a", prompt()).await.is_err());
+        assert!(client
+            .create_for_tenant("tenant-a", prompt())
+            .await
+            .is_err());
     }
 
     let error = client

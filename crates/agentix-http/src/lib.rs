@@ -10,6 +10,8 @@
 //! - [`LlmAdapter`] implements the `agentix-core` traits for these types: outcome
 //!   classification, model routing and token usage.
 //! - [`hints`] parses the delay and retry hints of response headers.
+//! - [`translate`] rewrites a request from one format into the other, for a fallback to a
+//!   model of the other provider.
 //!
 //! # Examples
 //!
@@ -43,6 +45,7 @@ mod client;
 pub mod hints;
 pub mod openai;
 mod provider;
+pub mod translate;
 
 pub use adapter::{LlmAdapter, SetModelError};
 pub use body::LlmBody;

@@ -86,10 +86,10 @@ impl RetryConfig {
     ///
     /// # Errors
     ///
-    /// Returns a [`ConfigError`] naming the first invalid field when `max_attempts` is 0,
-    /// when `base_delay` is longer than `max_delay`, when `jitter` is NaN or outside
-    /// `0.0..=1.0`, when `deadline` is zero, or when a budget field is invalid (see
-    /// [`ConfigError`] for each case).
+    /// Returns a [`ConfigError`] naming the first invalid field. The options are invalid
+    /// when `max_attempts` is 0, when `base_delay` is longer than `max_delay`, when `jitter`
+    /// is NaN or outside `0.0..=1.0`, or when `deadline` is zero. A budget field can be
+    /// invalid too; [`ConfigError`] lists each case.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_attempts == 0 {
             return Err(ConfigError::ZeroMaxAttempts);

@@ -7,6 +7,11 @@
 //! authentication or permission errors, unknown models (400, 401, 403, 404, 413) or local
 //! rejections such as an open circuit or a spent token budget.
 //!
+//! The request type must implement [`ReplayRequest`](agentix_core::ReplayRequest) and
+//! [`TenantScoped`](agentix_core::TenantScoped), and the response type
+//! [`RecordAttempts`](agentix_core::RecordAttempts); `http::Request` and `http::Response`
+//! implement all three.
+//!
 //! # Decisions
 //!
 //! A classifier `C: Classify<Response>` from `agentix-core` reads each result once, and the
@@ -19,15 +24,41 @@
 //!   [`RetryConfig::max_delay`] ends the call at once, so an outer layer such as a fallback
 //!   can move on instead of waiting. A shorter hint is waited in full: the delay is the
 //!   longer of the hint and the backoff delay.
+//! - With a [`RetryConfig::deadline`], measured from the call, a retry is scheduled only when
+//!   its delay ends before the deadline. Otherwise the last result is returned at once.
+//! - With a [`RetryConfig::budget`], a retry that passed every check above withdraws a token
+//!   from the budget; when the budget is empty the last result is returned at once.
 //!
 //! The result of the last attempt is returned unchanged: a 503 response stays an `Ok`
-//! response and an error stays the same error, boxed, so outer layers can classify it.
+//! response and an error stays the same error, boxed, so outer layers can classify it. The
+//! only addition is the attempt count: a response returned after more than one attempt
+//! records [`Attempts`](agentix_core::Attempts) through
+//! [`RecordAttempts`](agentix_core::RecordAttempts), which `http::Response` implements by
+//! inserting it into its extensions. A response without it took one attempt, so the
+//! common case costs no insert.
 //!
 //! # Schedule
 //!
 //! With the defaults a call gets 3 attempts, with delays of 1 s and 2 s before the retries,
 //! doubling up to a 30 s cap. [`Backoff`] documents the formula and the jitter, which only
 //! shortens delays, by up to [`DEFAULT_JITTER`] of each by default.
+//!
+//! # Deadline
+//!
+//! [`RetryConfig::deadline`] (off by default) bounds when a retry may start, counted from
+//! the call. An attempt already in flight when the deadline passes is not cancelled, and
+//! its result is returned whatever it is, so a slow success is never thrown away. To bound
+//! the whole call, attempts included, wrap the layer in `tower::timeout::Timeout`.
+//!
+//! # Retry budget
+//!
+//! [`RetryConfig::budget`] (off by default) caps retries to a fraction of calls with a
+//! token bucket shared by every service of the layer, or kept per tenant; the [`budget`
+//! options](RetryBudgetConfig) explain the bucket and its defaults. It is off by default
+//! because it makes the attempts a call gets depend on the traffic of the whole client,
+//! which a single process or a test does not expect; a fleet that shares a provider should
+//! turn it on. With the budget on, a call takes no lock and allocates nothing in the shared
+//! scope; the per-tenant scope adds a read-locked map lookup.
 //!
 //! # Replaying requests
 //!
@@ -41,7 +72,11 @@
 //!
 //! The layer decides on the response as the inner service returns it, so a streamed body is
 //! retried only if the stream fails before a response is returned. A stream that breaks
-//! later reaches the caller as a body error.
+//! later reaches the caller as a body error, never retried, because its first bytes may
+//! already have been passed on. How early a failing stream is caught therefore depends on
+//! the inner client: `agentix-http`'s client returns a streamed response only once its
+//! first content event has arrived, so an error event or a dropped connection before any
+//! content is retried like a failed non-streamed call.
 //!
 //! # Placement
 //!
@@ -90,8 +125,10 @@
 //!
 //! Each retry logs a `WARN` event with the attempt number, the delay, the failure kind and
 //! the status. Giving up after the last attempt, or on a request that cannot be replayed,
-//! logs a `WARN` event, and a delay hint above the cap an `INFO` event. No event carries a
-//! request or response body.
+//! logs a `WARN` event, and a delay hint above the cap or a retry that would start after the
+//! deadline an `INFO` event. A retry skipped because the budget is empty logs a `WARN` event
+//! with the budget key and the count of skips at most once per budget period, and a `DEBUG`
+//! event otherwise. No event carries a request or response body.
 
 mod backoff;
 mod budget;

@@ -19,7 +19,8 @@ fn immediate(max_attempts: u32, budget: RetryBudgetConfig) -> RetryConfig {
     }
 }
 
-/// A budget with `min_retries` starting tokens and a floor too slow to matter in a test.
+/// Returns a budget that starts with `min_retries` tokens and refills too slowly to matter
+/// in a test.
 fn budget(retry_ratio: f64, min_retries: u32) -> RetryBudgetConfig {
     RetryBudgetConfig {
         retry_ratio,

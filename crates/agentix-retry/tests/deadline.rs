@@ -25,7 +25,7 @@ fn with_deadline(max_attempts: u32, deadline: Duration) -> RetryConfig {
     }
 }
 
-/// A provider that answers 503 after `latency`, counting its calls.
+/// Returns a provider that responds 503 after `latency` and counts its calls.
 fn slow_503(
     latency: Duration,
     calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,

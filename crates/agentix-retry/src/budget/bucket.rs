@@ -50,8 +50,8 @@ impl BucketSettings {
 /// A token bucket: calls deposit a fraction of a token, retries withdraw whole tokens, and
 /// time refills it at the configured floor rate.
 ///
-/// All updates are compare-and-swap loops on atomics, so concurrent tasks never create or
-/// lose tokens and never block each other.
+/// All updates are compare-and-swap loops on atomics, so concurrent tasks take no lock and
+/// never create tokens. Tokens are lost only to the capacity clamp.
 #[derive(Debug)]
 pub(crate) struct TokenBucket {
     /// The tenant of the bucket; `None` for the bucket of calls without one.

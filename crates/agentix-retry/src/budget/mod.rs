@@ -14,7 +14,7 @@
 //!
 //! The floor, [`RetryBudgetConfig::min_retries`] per [`RetryBudgetConfig::period`], refills the
 //! bucket with time alone, so that a client with little traffic can still retry. The bucket
-//! never holds more than [`RetryBudgetConfig::capacity`] tokens, which bounds the burst of
+//! never contains more than [`RetryBudgetConfig::capacity`] tokens, which bounds the burst of
 //! retries that a long healthy period can save up.
 //!
 //! # Arithmetic
@@ -62,7 +62,7 @@ pub struct RetryBudgetConfig {
     /// Most tokens the bucket holds, so the most retries that can run back to back after a
     /// healthy period. Default 100.
     pub capacity: u32,
-    /// Which calls share a bucket. Default [`BudgetScope::Shared`].
+    /// The grouping of calls into buckets. Default [`BudgetScope::Shared`].
     pub scope: BudgetScope,
 }
 
@@ -82,7 +82,7 @@ impl Default for RetryBudgetConfig {
     }
 }
 
-/// Which calls draw their retries from the same bucket.
+/// The grouping of calls into buckets: the calls of one group draw from the same bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BudgetScope {
     /// One bucket for every call of the layer and of all services it wraps. The hot path
@@ -94,8 +94,8 @@ pub enum BudgetScope {
     /// does not spend the retries of the others.
     ///
     /// Calls without a tenant share one bucket. A call looks its bucket up under a read lock.
-    /// At most `max_tenants` buckets are kept: when the map is full, a new tenant takes the
-    /// place of an idle bucket whose balance is back at its starting value, and a tenant
+    /// At most `max_tenants` buckets are kept. When the map is full, a new tenant takes the
+    /// place of an idle bucket whose balance is back at its starting value. A new tenant
     /// that finds no such bucket shares the bucket of calls without a tenant.
     PerTenant {
         /// Most tenant buckets kept at once; at least 1.

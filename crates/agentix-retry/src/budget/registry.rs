@@ -95,11 +95,11 @@ impl Budgets {
     }
 }
 
-/// Removes one bucket that no call holds and whose balance is back at its starting value,
+/// Removes one bucket that no call references and whose balance is back at its starting value,
 /// and returns whether it found one.
 ///
 /// Replacing such a bucket with a new one creates no tokens, because a new bucket starts
-/// with that same balance. The caller holds the write lock, so no call can take a new
+/// with that same balance. The caller has the write lock, so no call can take a new
 /// reference to a bucket while the counts are read.
 fn evict_idle(map: &mut HashMap<TenantId, Arc<TokenBucket>>, now: Instant) -> bool {
     let idle = map

@@ -5,8 +5,8 @@ mod support;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use agentix_fallback::{FallbackConfig, FallbackLayer};
-use support::{request, OneShot, PlainResponse, Provider, Reply, Router};
+use agentix_fallback::{FallbackConfig, FallbackLayer, FallbackTarget};
+use support::{request, OneShot, PlainResponse, Provider, Reply, Request, Router};
 use tower::{service_fn, Layer, Service, ServiceExt};
 
 /// A log writer that keeps everything written, for assertions.
@@ -136,4 +136,71 @@ async fn success_logs_nothing() {
         .unwrap();
 
     assert_eq!(captured.text(), "");
+}
+
+#[tokio::test]
+async fn target_fallback_names_provider() {
+    let (captured, _guard) = capture();
+    let primary = Provider::new().reply("opus", Reply::Status(529));
+    let targets = vec![FallbackTarget::service("openai", "gpt-4o", Provider::new())];
+    let layer = FallbackLayer::with_targets(config(&[]), targets, Router::default());
+    let mut service = layer.layer(primary);
+
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(request("opus"))
+        .await
+        .unwrap();
+
+    let text = captured.text();
+    assert!(text.contains("to=\"gpt-4o\""), "{text}");
+    assert!(text.contains("provider=\"openai\""), "{text}");
+}
+
+#[tokio::test]
+async fn failed_translation_is_logged_with_error() {
+    let (captured, _guard) = capture();
+    let primary = Provider::new().reply("opus", Reply::Status(529));
+    let target = FallbackTarget::service("openai", "gpt-4o", Provider::new())
+        .translate(|_: &Request, _: &str| Err("`tools` has no equivalent".into()));
+    let layer = FallbackLayer::with_targets(config(&[]), vec![target], Router::default());
+    let mut service = layer.layer(primary);
+
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(request("opus"))
+        .await
+        .unwrap();
+
+    let text = captured.text();
+    assert!(text.contains("skipping fallback target"), "{text}");
+    assert!(text.contains("provider=\"openai\""), "{text}");
+    assert!(text.contains("`tools` has no equivalent"), "{text}");
+}
+
+#[tokio::test]
+async fn opted_out_failure_logs_no_warning() {
+    let (captured, _guard) = capture();
+    let layer = FallbackLayer::new(config(&["sonnet"]), Router::default());
+    let mut service = layer.layer(Provider::new().reply("opus", Reply::Status(503)));
+    let mut opted_out = request("opus");
+    opted_out.extensions_mut().insert(agentix_core::NoFallback);
+
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(opted_out)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        captured.text(),
+        "",
+        "the default subscriber drops debug events"
+    );
 }

@@ -31,9 +31,11 @@
 //!
 //! A router (`R`) that classifies results ([`agentix_core::Classify`]) and sets the model of
 //! a request ([`agentix_core::RouteModel`]). Requests implement
-//! [`agentix_core::ReplayRequest`], and responses implement
-//! [`agentix_core::RecordServedBy`]. The inner service must be `Clone`, because each
-//! fallback attempt readies the service again before sending.
+//! [`agentix_core::ReplayRequest`] and [`agentix_core::FallbackOptOut`], and responses
+//! implement [`agentix_core::RecordServedBy`]. The inner service must be `Clone`, because
+//! each fallback attempt readies the service again before sending. A target's own service
+//! must be `Clone + Send + Sync + 'static`, because it is boxed and shared by every clone
+//! of the layer.
 
 mod chain;
 mod config;

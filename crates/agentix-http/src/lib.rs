@@ -4,7 +4,9 @@
 //!
 //! - [`HttpClient`] is a `tower::Service` from `http::Request<Bytes>` to
 //!   `http::Response<LlmBody>` over hyper, for `http` and `https`, with connect and request
-//!   timeouts. Failures before a complete response are [`TransportError`]s.
+//!   timeouts. Failures before a complete response are [`TransportError`]s. A response
+//!   with server-sent events streams: its [`LlmBody`] yields the events as they arrive and
+//!   fails with a [`StreamError`] when the stream breaks; see [`stream`].
 //! - [`anthropic::messages_request`] and [`openai::chat_request`] build requests in the
 //!   Anthropic Messages and OpenAI Chat Completions formats.
 //! - [`LlmAdapter`] implements the `agentix-core` traits for these types: outcome
@@ -45,6 +47,7 @@ mod client;
 pub mod hints;
 pub mod openai;
 mod provider;
+pub mod stream;
 pub mod translate;
 
 pub use adapter::{LlmAdapter, SetModelError};
@@ -54,3 +57,4 @@ pub use client::{
     TransportErrorKind,
 };
 pub use provider::{BuildRequestError, ParseProviderError, Provider};
+pub use stream::{EarlyStreamError, StreamEnd, StreamError, StreamErrorKind};

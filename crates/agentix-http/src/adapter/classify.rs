@@ -10,15 +10,24 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::LlmAdapter;
-use crate::{anthropic, hints, openai, LlmBody, TransportError, TransportErrorKind};
+use crate::{
+    anthropic, hints, openai, LlmBody, StreamError, StreamErrorKind, TransportError,
+    TransportErrorKind,
+};
 
 impl Classify<Response<LlmBody>> for LlmAdapter {
     /// Classifies a response or an error.
     ///
     /// An error is first checked with [`rejection_of`]. Then the first [`TransportError`],
-    /// `io::Error` or hyper error in the error's source chain decides the kind: a timeout gives
-    /// [`FailureKind::Timeout`], and anything else gives [`FailureKind::Connection`]. Any other
-    /// error is [`FailureKind::Other`].
+    /// [`StreamError`], `io::Error` or hyper error in the error's source chain decides the
+    /// kind: a timeout gives [`FailureKind::Timeout`], and anything else gives
+    /// [`FailureKind::Connection`]. A malformed stream gives [`FailureKind::Other`], and an
+    /// error event in a stream gives the kind of its error type. Any other error is
+    /// [`FailureKind::Other`].
+    ///
+    /// A streamed 2xx response is a success: an error event that arrives before its first
+    /// content event has already been turned into an error response by the client (see
+    /// [`crate::stream`]).
     ///
     /// A 2xx response is a success. Any other response is a failure whose kind comes from the
     /// error body's type when the body has a known, specific one, else from the status. The
@@ -103,6 +112,9 @@ fn kind_from_error(error: &(dyn StdError + 'static)) -> FailureKind {
                 _ => FailureKind::Connection,
             };
         }
+        if let Some(stream) = cause.downcast_ref::<StreamError>() {
+            return kind_from_stream_error(stream.kind());
+        }
         if cause.is::<tokio::time::error::Elapsed>() {
             return FailureKind::Timeout;
         }
@@ -125,6 +137,20 @@ fn kind_from_error(error: &(dyn StdError + 'static)) -> FailureKind {
         current = cause.source();
     }
     fallback
+}
+
+fn kind_from_stream_error(kind: &StreamErrorKind) -> FailureKind {
+    match kind {
+        StreamErrorKind::Interrupted => FailureKind::Connection,
+        StreamErrorKind::IdleTimeout => FailureKind::Timeout,
+        StreamErrorKind::ProviderError {
+            error_type,
+            message,
+        } => anthropic::failure_kind(error_type, message)
+            .or_else(|| openai::failure_kind(Some(error_type), Some(error_type), message))
+            .unwrap_or(FailureKind::ServerError),
+        StreamErrorKind::Malformed => FailureKind::Other,
+    }
 }
 
 /// Maps an HTTP error status to a failure kind.
@@ -155,14 +181,25 @@ struct ErrorBody<'a> {
     error: ErrorDetail<'a>,
 }
 
+/// The `error` object of either format.
 #[derive(Deserialize)]
-struct ErrorDetail<'a> {
+pub(crate) struct ErrorDetail<'a> {
     #[serde(rename = "type", borrow, default)]
-    error_type: Option<Cow<'a, str>>,
+    pub(crate) error_type: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     code: Option<ErrorCode<'a>>,
     #[serde(borrow, default)]
-    message: Option<Cow<'a, str>>,
+    pub(crate) message: Option<Cow<'a, str>>,
+}
+
+impl ErrorDetail<'_> {
+    /// Returns OpenAI's `code` when it is a string.
+    pub(crate) fn code(&self) -> Option<&str> {
+        match &self.code {
+            Some(ErrorCode::Text(code)) => Some(code),
+            _ => None,
+        }
+    }
 }
 
 /// OpenAI's `code`: usually a string, sometimes `null` or a number, which carry no kind.
@@ -180,10 +217,7 @@ impl<'a> ErrorBody<'a> {
     }
 
     fn code(&self) -> Option<&str> {
-        match &self.error.code {
-            Some(ErrorCode::Text(code)) => Some(code),
-            _ => None,
-        }
+        self.error.code()
     }
 
     fn kind(&self) -> Option<FailureKind> {

@@ -38,14 +38,25 @@ impl MeterUsage<Request<Bytes>, Response<LlmBody>> for LlmAdapter {
 
     /// Returns the `usage` object of an Anthropic or OpenAI response.
     ///
+    /// A streamed response returns `None`, because its usage arrives with its events; read it
+    /// with [`LlmBody::usage_so_far`] or [`LlmBody::on_finish`] instead.
+    ///
     /// Anthropic's `input_tokens` excludes cached tokens, which it reports apart. OpenAI's
     /// `prompt_tokens` includes `prompt_tokens_details.cached_tokens`, so those are moved from
     /// the input to [`Usage::cache_read_input_tokens`] and counted once. `None` when the body
     /// is not JSON, has no `usage`, or a count is not a non-negative integer.
     fn usage(&self, response: &Response<LlmBody>) -> Option<Usage> {
-        let envelope: UsageEnvelope = serde_json::from_slice(response.body().as_bytes()).ok()?;
-        envelope.usage?.into_usage()
+        if response.body().is_stream() {
+            return None;
+        }
+        usage_of_json(response.body().as_bytes())
     }
+}
+
+/// Returns the `usage` object of a JSON response body of either format.
+pub(crate) fn usage_of_json(body: &[u8]) -> Option<Usage> {
+    let envelope: UsageEnvelope = serde_json::from_slice(body).ok()?;
+    envelope.usage?.into_usage()
 }
 
 #[derive(Deserialize)]
@@ -55,7 +66,7 @@ struct UsageEnvelope {
 
 /// The counts of both formats; a field that the format does not use stays `None`.
 #[derive(Deserialize)]
-struct RawUsage {
+pub(crate) struct RawUsage {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
@@ -71,7 +82,30 @@ struct PromptTokensDetails {
 }
 
 impl RawUsage {
-    fn into_usage(self) -> Option<Usage> {
+    /// Overwrites the Anthropic counts this object reports, as the cumulative `usage` of a
+    /// streamed `message_delta` event does, and keeps the others.
+    pub(crate) fn update(&self, usage: &mut Usage) {
+        let counts = [
+            (self.input_tokens, &mut usage.input_tokens),
+            (self.output_tokens, &mut usage.output_tokens),
+            (
+                self.cache_creation_input_tokens,
+                &mut usage.cache_creation_input_tokens,
+            ),
+            (
+                self.cache_read_input_tokens,
+                &mut usage.cache_read_input_tokens,
+            ),
+        ];
+        for (reported, count) in counts {
+            if let Some(reported) = reported {
+                *count = reported;
+            }
+        }
+    }
+
+    /// Converts the counts of either format; `None` when the object has none.
+    pub(crate) fn into_usage(self) -> Option<Usage> {
         if self.input_tokens.is_some() || self.output_tokens.is_some() {
             return Some(Usage {
                 input_tokens: self.input_tokens.unwrap_or(0),

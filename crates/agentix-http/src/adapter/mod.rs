@@ -4,6 +4,8 @@ mod classify;
 mod meter;
 mod route;
 
+pub(crate) use classify::ErrorDetail;
+pub(crate) use meter::{usage_of_json, RawUsage};
 pub use route::SetModelError;
 
 /// Reads Anthropic Messages and OpenAI Chat Completions requests and responses for the

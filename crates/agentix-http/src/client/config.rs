@@ -16,25 +16,36 @@ use super::HttpClient;
 /// | `pool_idle_timeout` | 90 s |
 /// | `pool_max_idle_per_host` | 32 |
 /// | `max_response_bytes` | 64 MiB |
+/// | `stream_idle_timeout` | 60 s |
 ///
 /// The request timeout is long because a single non-streaming completion of a large model can
-/// take minutes.
+/// take minutes. A streamed response is bounded by the request timeout only until its first
+/// content event, and from then on by the idle timeout between events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpClientConfig {
     /// Maximum time to open the TCP connection; `None` waits as long as the OS does.
     ///
     /// The TLS handshake is not covered; the request timeout bounds it.
     pub connect_timeout: Option<Duration>,
-    /// Maximum time for a whole call, from sending the request to the last byte of the
-    /// response body; `None` waits forever.
+    /// Maximum time for a whole call, from sending the request to the last byte of a buffered
+    /// response body, or to the first content event of a streamed one. `None` waits forever.
     pub request_timeout: Option<Duration>,
     /// How long an idle pooled connection is kept; `None` keeps it until the server closes it.
     pub pool_idle_timeout: Option<Duration>,
     /// Maximum number of idle connections kept per host; 0 disables pooling.
     pub pool_max_idle_per_host: usize,
-    /// Maximum size of a response body in bytes; a larger body fails the call with a
+    /// Maximum size of a buffered response body in bytes; a larger body fails the call with a
     /// [`TransportErrorKind::BodyRead`](crate::TransportErrorKind::BodyRead) error.
+    ///
+    /// A streamed body has no total limit, because its bytes are passed on as they arrive, but
+    /// a single server-sent event larger than this fails the stream as
+    /// [`StreamErrorKind::Malformed`](crate::StreamErrorKind::Malformed).
     pub max_response_bytes: usize,
+    /// Maximum time between two server-sent events of a streamed response, where comments
+    /// such as keep-alive lines count as events. A longer gap fails the stream with
+    /// [`StreamErrorKind::IdleTimeout`](crate::StreamErrorKind::IdleTimeout). `None` waits
+    /// forever.
+    pub stream_idle_timeout: Option<Duration>,
 }
 
 impl Default for HttpClientConfig {
@@ -45,6 +56,7 @@ impl Default for HttpClientConfig {
             pool_idle_timeout: Some(Duration::from_secs(90)),
             pool_max_idle_per_host: 32,
             max_response_bytes: 64 * 1024 * 1024,
+            stream_idle_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -73,6 +85,12 @@ impl HttpClientConfig {
         if self.pool_idle_timeout == Some(Duration::ZERO) {
             return Err(ConfigError {
                 field: "pool_idle_timeout",
+                reason: zero,
+            });
+        }
+        if self.stream_idle_timeout == Some(Duration::ZERO) {
+            return Err(ConfigError {
+                field: "stream_idle_timeout",
                 reason: zero,
             });
         }
@@ -128,6 +146,12 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Sets [`HttpClientConfig::stream_idle_timeout`].
+    pub fn stream_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.stream_idle_timeout = timeout;
+        self
+    }
+
     /// Returns the settings built so far.
     pub fn config(&self) -> &HttpClientConfig {
         &self.config
@@ -154,7 +178,7 @@ mod tests {
 
     #[test]
     fn zero_timeouts_name_their_field() {
-        let cases: [(&str, HttpClientConfig); 4] = [
+        let cases: [(&str, HttpClientConfig); 5] = [
             (
                 "max_response_bytes",
                 HttpClientConfig {
@@ -183,6 +207,13 @@ mod tests {
                     ..HttpClientConfig::default()
                 },
             ),
+            (
+                "stream_idle_timeout",
+                HttpClientConfig {
+                    stream_idle_timeout: Some(Duration::ZERO),
+                    ..HttpClientConfig::default()
+                },
+            ),
         ];
         for (field, config) in cases {
             let error = config.validate().unwrap_err();
@@ -199,6 +230,7 @@ mod tests {
             pool_idle_timeout: None,
             pool_max_idle_per_host: 0,
             max_response_bytes: 1,
+            stream_idle_timeout: None,
         };
         assert_eq!(config.validate(), Ok(()));
     }
@@ -210,13 +242,15 @@ mod tests {
             .request_timeout(None)
             .pool_idle_timeout(Some(Duration::from_secs(5)))
             .pool_max_idle_per_host(2)
-            .max_response_bytes(1024);
+            .max_response_bytes(1024)
+            .stream_idle_timeout(Some(Duration::from_secs(7)));
         let expected = HttpClientConfig {
             connect_timeout: Some(Duration::from_secs(1)),
             request_timeout: None,
             pool_idle_timeout: Some(Duration::from_secs(5)),
             pool_max_idle_per_host: 2,
             max_response_bytes: 1024,
+            stream_idle_timeout: Some(Duration::from_secs(7)),
         };
         assert_eq!(builder.config(), &expected);
         assert!(builder.build().is_ok());

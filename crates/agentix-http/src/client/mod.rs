@@ -1,7 +1,8 @@
-//! A hyper client as a `tower::Service` that reads whole LLM responses.
+//! A hyper client as a `tower::Service` that reads whole LLM responses or streams them.
 
 mod config;
 mod error;
+mod exchange;
 mod future;
 
 use std::error::Error as StdError;
@@ -12,8 +13,6 @@ use std::time::Duration;
 use agentix_core::BoxError;
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -25,24 +24,32 @@ pub use future::ResponseFuture;
 
 use crate::LlmBody;
 use error::describe_target;
+use exchange::{HyperClient, Limits};
 
-/// An HTTP/1.1 and HTTP/2 client for `http` and `https` URLs that returns whole responses.
+/// An HTTP/1.1 and HTTP/2 client for `http` and `https` URLs that returns whole or streamed
+/// responses.
 ///
 /// It is a [`Service`] from `http::Request<Bytes>` to `http::Response<LlmBody>`, built on
 /// hyper-util's pooled client with rustls (ring) and the Mozilla roots of `webpki-roots`.
 /// Cloning shares the connection pool, so a clone per task is cheap.
 ///
+/// A response is read in full before it is returned, except a successful stream of
+/// server-sent events, which is read only up to its first content event and then returned
+/// with a streamed [`LlmBody`]; see [`crate::stream`].
+///
 /// # Errors
 ///
 /// A call fails with a [`TransportError`] (as a `BoxError`) when no complete response
 /// arrives: the connection fails, a timeout elapses, the connection closes before the response
-/// head, or reading the body fails. An HTTP error status is not an error of this service; it is
-/// returned as a response for the classifier to read.
+/// head, or reading the body fails. A stream that breaks before its first content event fails
+/// the call with a [`StreamError`](crate::StreamError). An HTTP error status is not an error of
+/// this service, because the classifier reads it from the returned response. An error event
+/// that a stream sends before any content is returned as such a response too.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HyperClient,
     request_timeout: Option<Duration>,
-    max_response_bytes: usize,
+    limits: Limits,
 }
 
 impl HttpClient {
@@ -89,7 +96,10 @@ impl HttpClient {
         Ok(Self {
             client,
             request_timeout: config.request_timeout,
-            max_response_bytes: config.max_response_bytes,
+            limits: Limits {
+                max_response_bytes: config.max_response_bytes,
+                stream_idle_timeout: config.stream_idle_timeout,
+            },
         })
     }
 }
@@ -104,7 +114,8 @@ impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpClient")
             .field("request_timeout", &self.request_timeout)
-            .field("max_response_bytes", &self.max_response_bytes)
+            .field("max_response_bytes", &self.limits.max_response_bytes)
+            .field("stream_idle_timeout", &self.limits.stream_idle_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -122,50 +133,30 @@ impl Service<Request<Bytes>> for HttpClient {
     fn call(&mut self, request: Request<Bytes>) -> Self::Future {
         let client = self.client.clone();
         let timeout = self.request_timeout;
-        let max_response_bytes = self.max_response_bytes;
-        let method = request.method().clone();
-        let uri = request.uri().clone();
-        let request = request.map(Full::new);
-        // A second copy names the request if the timeout drops the exchange; both are cheap.
-        let (timeout_method, timeout_uri) = (method.clone(), uri.clone());
-
-        let exchange = async move {
-            let response = match client.request(request).await {
-                Ok(response) => response,
-                Err(error) => {
-                    let kind = send_error_kind(&error);
-                    let target = describe_target(&method, &uri);
-                    return Err(TransportError::new(kind, target, Some(Box::new(error))));
-                }
-            };
-            let (parts, body) = response.into_parts();
-            match Limited::new(body, max_response_bytes).collect().await {
-                Ok(collected) => Ok(Response::from_parts(
-                    parts,
-                    LlmBody::full(collected.to_bytes()),
-                )),
-                Err(error) => Err(TransportError::new(
-                    TransportErrorKind::BodyRead,
-                    describe_target(&method, &uri),
-                    Some(error),
-                )),
-            }
-        };
+        let limits = self.limits;
+        // Names the request if the timeout drops the exchange; both clones are cheap.
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let exchange = exchange::exchange(client, request, limits);
 
         ResponseFuture::new(Box::pin(async move {
             let result = match timeout {
                 Some(limit) => match tokio::time::timeout(limit, exchange).await {
                     Ok(result) => result,
                     Err(_elapsed) => {
-                        let target = describe_target(&timeout_method, &timeout_uri);
-                        Err(TransportError::timed_out(target, limit))
+                        let target = describe_target(&method, &uri);
+                        Err(TransportError::timed_out(target, limit).into())
                     }
                 },
                 None => exchange.await,
             };
-            result.map_err(|error| {
-                tracing::debug!(request = error.target(), kind = ?error.kind(), "HTTP call failed");
-                BoxError::from(error)
+            result.inspect_err(|error| {
+                if let Some(transport) = error.downcast_ref::<TransportError>() {
+                    tracing::debug!(
+                        request = transport.target(),
+                        kind = ?transport.kind(),
+                        "HTTP call failed"
+                    );
+                }
             })
         }))
     }

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use crate::budget::MAX_RETRY_RATIO;
 use crate::error::ConfigError;
+#[cfg(doc)]
+use crate::DeadlineExceeded;
 use crate::{BudgetScope, RetryBudgetConfig};
 
 /// The default fraction by which a delay may be shortened at random.
@@ -55,9 +57,15 @@ pub struct RetryConfig {
     /// Time from the first attempt after which no retry starts. Default `None`, no deadline.
     ///
     /// A retry is scheduled only when its delay ends before the deadline; otherwise the
-    /// last result is returned at once. An attempt in flight when the deadline passes is not
-    /// cancelled: wrap the layer in `tower::timeout` to bound the whole call instead.
+    /// last result is returned at once. An attempt in flight when the deadline passes runs
+    /// to its end unless [`cancel_at_deadline`](Self::cancel_at_deadline) is set.
     pub deadline: Option<Duration>,
+    /// Whether the deadline also cancels the attempt in flight, or the wait for the inner
+    /// service to become ready, and fails the call with [`DeadlineExceeded`]. Default false.
+    ///
+    /// Off by default so that a slow response that arrives after the deadline is still
+    /// returned rather than thrown away after it was paid for. Requires a `deadline`.
+    pub cancel_at_deadline: bool,
     /// The retry budget shared by the calls of the layer. Default `None`, no budget.
     ///
     /// Off by default because a budget makes the number of attempts a call gets depend on
@@ -76,6 +84,7 @@ impl Default for RetryConfig {
             max_delay: Duration::from_secs(30),
             jitter: DEFAULT_JITTER,
             deadline: None,
+            cancel_at_deadline: false,
             budget: None,
         }
     }
@@ -88,8 +97,9 @@ impl RetryConfig {
     ///
     /// Returns a [`ConfigError`] naming the first invalid field. The options are invalid
     /// when `max_attempts` is 0, when `base_delay` is longer than `max_delay`, when `jitter`
-    /// is NaN or outside `0.0..=1.0`, or when `deadline` is zero. A budget field can be
-    /// invalid too; [`ConfigError`] lists each case.
+    /// is NaN or outside `0.0..=1.0`, when `deadline` is zero, or when `cancel_at_deadline`
+    /// is set without a `deadline`. A budget field can be invalid too; [`ConfigError`] lists
+    /// each case.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_attempts == 0 {
             return Err(ConfigError::ZeroMaxAttempts);
@@ -108,6 +118,9 @@ impl RetryConfig {
         }
         if self.deadline == Some(Duration::ZERO) {
             return Err(ConfigError::ZeroDeadline);
+        }
+        if self.cancel_at_deadline && self.deadline.is_none() {
+            return Err(ConfigError::CancelWithoutDeadline);
         }
         match &self.budget {
             Some(budget) => validate_budget(budget),

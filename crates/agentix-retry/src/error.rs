@@ -1,4 +1,4 @@
-//! Errors in the retry options.
+//! Errors in the retry options, and the error of a call cancelled at its deadline.
 
 use std::fmt;
 use std::time::Duration;
@@ -6,9 +6,6 @@ use std::time::Duration;
 use crate::budget::MAX_RETRY_RATIO;
 
 /// An invalid [`RetryConfig`](crate::RetryConfig) option, with the field and its value.
-///
-/// The retry service itself adds no error of its own: it returns the last attempt's result
-/// unchanged.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -28,6 +25,8 @@ pub enum ConfigError {
     },
     /// `deadline` is zero, so no retry could ever start.
     ZeroDeadline,
+    /// `cancel_at_deadline` is set but `deadline` is `None`.
+    CancelWithoutDeadline,
     /// `budget.retry_ratio` is NaN or outside `0.0..=MAX_RETRY_RATIO`.
     RetryRatioOutOfRange {
         /// The configured ratio.
@@ -52,6 +51,7 @@ impl ConfigError {
             Self::BaseDelayAboveMaxDelay { .. } => "base_delay",
             Self::JitterOutOfRange { .. } => "jitter",
             Self::ZeroDeadline => "deadline",
+            Self::CancelWithoutDeadline => "cancel_at_deadline",
             Self::RetryRatioOutOfRange { .. } => "budget.retry_ratio",
             Self::ZeroBudgetPeriod => "budget.period",
             Self::ZeroBudgetCapacity => "budget.capacity",
@@ -87,6 +87,10 @@ impl fmt::Display for ConfigError {
                 "invalid retry config: `deadline` is 0 s, so no retry could start; \
                  set a positive deadline, or `None` for no deadline",
             ),
+            Self::CancelWithoutDeadline => f.write_str(
+                "invalid retry config: `cancel_at_deadline` is set but `deadline` is `None`; \
+                 set a deadline, or leave `cancel_at_deadline` false",
+            ),
             Self::RetryRatioOutOfRange { retry_ratio } => write!(
                 f,
                 "invalid retry config: `budget.retry_ratio` is {retry_ratio}; it must be a \
@@ -114,6 +118,33 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A call cancelled because its [`deadline`](crate::RetryConfig::deadline) passed, returned
+/// only when [`cancel_at_deadline`](crate::RetryConfig::cancel_at_deadline) is set.
+///
+/// Otherwise the retry service adds no error of its own: it returns the last attempt's
+/// result unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlineExceeded {
+    /// The configured deadline, counted from the call.
+    pub deadline: Duration,
+    /// Attempts sent before the deadline, including one cancelled in flight.
+    pub attempts: u32,
+}
+
+impl fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "retry deadline of {:.3} s exceeded after {} attempt(s); the call was cancelled \
+             (raise `deadline`, or unset `cancel_at_deadline` to let the last attempt finish)",
+            self.deadline.as_secs_f64(),
+            self.attempts
+        )
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,8 +163,23 @@ mod tests {
         assert!(delays.to_string().contains("`base_delay` (1.500 s)"));
         assert!(delays.to_string().contains("`max_delay` (1.000 s)"));
 
+        let cancel = ConfigError::CancelWithoutDeadline;
+        assert_eq!(cancel.field(), "cancel_at_deadline");
+        assert!(cancel.to_string().contains("`deadline` is `None`"));
+
         let jitter = ConfigError::JitterOutOfRange { jitter: 1.5 };
         assert_eq!(jitter.field(), "jitter");
         assert!(jitter.to_string().contains("`jitter` is 1.5"));
+    }
+
+    #[test]
+    fn deadline_message_names_deadline_and_attempts() {
+        let exceeded = DeadlineExceeded {
+            deadline: Duration::from_millis(2500),
+            attempts: 2,
+        };
+        let message = exceeded.to_string();
+        assert!(message.contains("2.500 s"), "{message}");
+        assert!(message.contains("after 2 attempt(s)"), "{message}");
     }
 }

@@ -12,19 +12,24 @@ use tower_service::Service;
 
 use crate::budget::TokenBucket;
 use crate::policy::{self, Decision, Limits, Progress};
+use crate::DeadlineExceeded;
 
 pin_project! {
     /// The response future of [`Retry`](crate::Retry).
     ///
     /// It resolves to the result of the last attempt, unchanged apart from the error being
     /// boxed and, after more than one attempt, the [`Attempts`] recorded in a response: a
-    /// response the classifier calls a failure is still an `Ok` response.
+    /// response the classifier calls a failure is still an `Ok` response. The one error of
+    /// its own is [`DeadlineExceeded`], with `cancel_at_deadline` set.
     pub struct ResponseFuture<S, C, Req>
     where
         S: Service<Req>,
     {
         #[pin]
         state: State<S::Future>,
+        // The timer that cancels the call at its deadline, with `cancel_at_deadline` only.
+        #[pin]
+        cancel_timer: Option<Sleep>,
         // The service that sent the current attempt; it is readied again before each retry.
         service: S,
         classifier: C,
@@ -71,8 +76,13 @@ where
         deadline_at: Option<Instant>,
         bucket: Option<Arc<TokenBucket>>,
     ) -> Self {
+        let cancel_timer = match deadline_at {
+            Some(at) if limits.cancel_at_deadline => Some(tokio::time::sleep_until(at)),
+            _ => None,
+        };
         Self {
             state: State::Calling { future },
+            cancel_timer,
             service,
             classifier,
             next_request,
@@ -96,6 +106,23 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        if let Some(timer) = this.cancel_timer.as_pin_mut() {
+            if timer.poll(cx).is_ready() {
+                let deadline = this
+                    .limits
+                    .deadline
+                    .expect("a cancel timer is set only with a deadline");
+                tracing::warn!(
+                    attempts = *this.attempts,
+                    deadline = ?deadline,
+                    "retry deadline passed; cancelling the call"
+                );
+                return Poll::Ready(Err(Box::new(DeadlineExceeded {
+                    deadline,
+                    attempts: *this.attempts,
+                })));
+            }
+        }
         loop {
             match this.state.as_mut().project() {
                 StateProj::Calling { future } => {

@@ -46,9 +46,11 @@
 //! # Deadline
 //!
 //! [`RetryConfig::deadline`] (off by default) bounds when a retry may start, counted from
-//! the call. An attempt already in flight when the deadline passes is not cancelled, and
-//! its result is returned whatever it is, so a slow success is never thrown away. To bound
-//! the whole call, attempts included, wrap the layer in `tower::timeout::Timeout`.
+//! the call. By default an attempt already in flight when the deadline passes is not
+//! cancelled, and its result is returned whatever it is, so a slow success is never thrown
+//! away. With [`RetryConfig::cancel_at_deadline`] the deadline also cancels that attempt, or
+//! the wait for the inner service to become ready, and the call fails with
+//! [`DeadlineExceeded`], which names the deadline and the attempts sent.
 //!
 //! # Retry budget
 //!
@@ -125,10 +127,11 @@
 //!
 //! Each retry logs a `WARN` event with the attempt number, the delay, the failure kind and
 //! the status. Giving up after the last attempt, or on a request that cannot be replayed,
-//! logs a `WARN` event, and a delay hint above the cap or a retry that would start after the
-//! deadline an `INFO` event. A retry skipped because the budget is empty logs a `WARN` event
-//! with the budget key and the count of skips at most once per budget period, and a `DEBUG`
-//! event otherwise. No event carries a request or response body.
+//! logs a `WARN` event. A delay hint above the cap, or a retry that would start after the
+//! deadline, logs an `INFO` event, and a call cancelled at its deadline a `WARN` event. A
+//! retry skipped because the budget is empty logs a `WARN` event with the budget key and the
+//! count of skips at most once per budget period, and a `DEBUG` event otherwise. No event
+//! carries a request or response body.
 
 mod backoff;
 mod budget;
@@ -142,7 +145,7 @@ mod service;
 pub use backoff::Backoff;
 pub use budget::{BudgetScope, RetryBudgetConfig, MAX_RETRY_RATIO};
 pub use config::{RetryConfig, DEFAULT_JITTER};
-pub use error::ConfigError;
+pub use error::{ConfigError, DeadlineExceeded};
 pub use future::ResponseFuture;
 pub use layer::RetryLayer;
 pub use service::Retry;

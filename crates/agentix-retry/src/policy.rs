@@ -15,6 +15,8 @@ pub(crate) struct Limits {
     pub(crate) backoff: Backoff,
     /// Time from the first attempt after which no retry starts.
     pub(crate) deadline: Option<Duration>,
+    /// Whether the deadline cancels the attempt in flight.
+    pub(crate) cancel_at_deadline: bool,
 }
 
 impl From<&RetryConfig> for Limits {
@@ -23,6 +25,7 @@ impl From<&RetryConfig> for Limits {
             max_attempts: config.max_attempts,
             backoff: Backoff::from(config),
             deadline: config.deadline,
+            cancel_at_deadline: config.cancel_at_deadline,
         }
     }
 }

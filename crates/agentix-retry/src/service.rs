@@ -126,11 +126,14 @@ where
         let clone = self.inner.clone();
         let mut service = mem::replace(&mut self.inner, clone);
 
-        // With one attempt allowed there is nothing to copy, time or budget, so such a call
-        // costs no clone of the request, no clock read and no atomic update.
+        // With one attempt allowed there is nothing to copy or budget, and nothing to time
+        // unless the deadline cancels calls, so such a call costs no clone of the request and
+        // no atomic update. A deadline too far away to represent counts as none.
         let retries_allowed = self.limits.max_attempts > 1;
         let deadline_at = match self.limits.deadline {
-            Some(deadline) if retries_allowed => Instant::now().checked_add(deadline),
+            Some(deadline) if retries_allowed || self.limits.cancel_at_deadline => {
+                Instant::now().checked_add(deadline)
+            }
             _ => None,
         };
         let bucket = match &self.budgets {

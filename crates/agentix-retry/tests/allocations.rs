@@ -88,6 +88,13 @@ fn budget_and_deadline_allocate_nothing() {
     };
     assert_eq!(allocations_per_run(deadline, 1000), plain);
 
+    let cancelling = RetryConfig {
+        deadline: Some(Duration::from_secs(30)),
+        cancel_at_deadline: true,
+        ..RetryConfig::default()
+    };
+    assert_eq!(allocations_per_run(cancelling, 1000), plain);
+
     // Requests without a tenant use the shared bucket, so the per-tenant scope allocates
     // nothing for them either.
     let per_tenant = RetryConfig {

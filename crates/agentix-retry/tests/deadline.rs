@@ -12,7 +12,7 @@ use support::{
 use tokio::time::Instant;
 use tower::{service_fn, Layer, ServiceExt};
 
-use agentix_retry::{RetryConfig, RetryLayer};
+use agentix_retry::{DeadlineExceeded, RetryConfig, RetryLayer};
 
 fn secs(value: u64) -> Duration {
     Duration::from_secs(value)
@@ -182,4 +182,112 @@ async fn huge_deadline_behaves_as_none() {
 
     assert_eq!(inner.calls(), 3);
     assert_eq!(start.elapsed(), secs(3));
+}
+
+fn cancelling(max_attempts: u32, deadline: Duration) -> RetryConfig {
+    RetryConfig {
+        cancel_at_deadline: true,
+        ..with_deadline(max_attempts, deadline)
+    }
+}
+
+fn deadline_error(error: &BoxError) -> DeadlineExceeded {
+    *error
+        .downcast_ref::<DeadlineExceeded>()
+        .unwrap_or_else(|| panic!("expected DeadlineExceeded, got {error}"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_fails_attempt_in_flight() {
+    let (mock, mut handle) = tower_test::mock::pair::<Request, Response>();
+    let layer = RetryLayer::new(cancelling(3, secs(3)), StatusClassifier);
+    handle.allow(1);
+
+    let start = Instant::now();
+    let call = tokio::spawn(layer.layer(mock).oneshot(request("{}")));
+    let (_, _respond) = handle.next_request().await.expect("the first attempt");
+
+    let error = call
+        .await
+        .expect("the task ran")
+        .expect_err("the call is cancelled");
+    assert_eq!(
+        deadline_error(&error),
+        DeadlineExceeded {
+            deadline: secs(3),
+            attempts: 1
+        }
+    );
+    assert_eq!(start.elapsed(), secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_counts_retried_attempts() {
+    let calls = std::sync::Arc::default();
+    let inner = slow_503(secs(2), std::sync::Arc::clone(&calls));
+    let layer = RetryLayer::new(cancelling(5, secs(4)), StatusClassifier);
+
+    let start = Instant::now();
+    let error = layer
+        .layer(inner)
+        .oneshot(request("{}"))
+        .await
+        .expect_err("the call is cancelled");
+
+    // Attempt 1 ends at 2 s and the retry starts at 3 s, in flight at the 4 s deadline.
+    assert_eq!(deadline_error(&error).attempts, 2);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert_eq!(start.elapsed(), secs(4));
+    assert!(error.to_string().contains("4.000 s"), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_ends_wait_for_readiness() {
+    let (mock, mut handle) = tower_test::mock::pair::<Request, Response>();
+    let layer = RetryLayer::new(cancelling(3, secs(5)), StatusClassifier);
+    handle.allow(1);
+
+    let start = Instant::now();
+    let call = tokio::spawn(layer.layer(mock).oneshot(request("{}")));
+    let (_, respond) = handle.next_request().await.expect("the first attempt");
+    respond.send_response(status(503));
+
+    let error = call
+        .await
+        .expect("the task ran")
+        .expect_err("the call is cancelled");
+    assert_eq!(deadline_error(&error).attempts, 1);
+    assert_eq!(start.elapsed(), secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_applies_to_single_attempt() {
+    let calls = std::sync::Arc::default();
+    let inner = slow_503(secs(10), std::sync::Arc::clone(&calls));
+    let layer = RetryLayer::new(cancelling(1, secs(3)), StatusClassifier);
+
+    let error = layer
+        .layer(inner)
+        .oneshot(request("{}"))
+        .await
+        .expect_err("the call is cancelled");
+
+    assert_eq!(deadline_error(&error).attempts, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_leaves_timely_results_alone() {
+    let inner = Scripted::responses([status(503)]);
+    let layer = RetryLayer::new(cancelling(3, secs(3)), StatusClassifier);
+
+    let start = Instant::now();
+    let response = layer
+        .layer(inner.clone())
+        .oneshot(request("{}"))
+        .await
+        .expect("a response");
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(inner.calls(), 2);
+    assert_eq!(start.elapsed(), secs(1));
 }

@@ -53,14 +53,18 @@ fn config() -> impl Strategy<Value = RetryConfig> {
         0.0f64..=1.0,
         proptest::option::of(duration().prop_filter("non-zero", |d| !d.is_zero())),
         proptest::option::of(budget()),
+        any::<bool>(),
     )
         .prop_map(
-            |(max_attempts, a, b, jitter, deadline, budget)| RetryConfig {
+            |(max_attempts, a, b, jitter, deadline, budget, cancel)| RetryConfig {
                 max_attempts,
                 base_delay: a.min(b),
                 max_delay: a.max(b),
                 jitter,
                 deadline,
+                // The scripted provider responds at once, so no attempt is in flight at the
+                // deadline and cancelling must change nothing.
+                cancel_at_deadline: cancel && deadline.is_some(),
                 budget,
             },
         )

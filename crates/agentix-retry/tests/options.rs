@@ -15,6 +15,7 @@ fn with_budget(budget: RetryBudgetConfig) -> RetryConfig {
 fn defaults_have_no_deadline_or_budget() {
     let config = RetryConfig::default();
     assert_eq!(config.deadline, None);
+    assert!(!config.cancel_at_deadline);
     assert_eq!(config.budget, None);
 }
 
@@ -77,6 +78,13 @@ fn each_invalid_field_named() {
                 ..RetryConfig::default()
             },
             "deadline",
+        ),
+        (
+            RetryConfig {
+                cancel_at_deadline: true,
+                ..RetryConfig::default()
+            },
+            "cancel_at_deadline",
         ),
         (
             with_budget(RetryBudgetConfig {

@@ -9,7 +9,7 @@
 //! that is already failing. A budget ties retries to the traffic that earns them: each call
 //! deposits [`RetryBudgetConfig::retry_ratio`] tokens into a bucket, each retry withdraws one,
 //! and a retry that finds the bucket empty is skipped. In a healthy period retries are rare
-//! and the bucket stays full, so a call still gets all its attempts. In an outage the retries
+//! and the bucket fills up to its capacity, so a call still gets all its attempts. In an outage the retries
 //! drop to about `retry_ratio` of the calls, plus a small floor.
 //!
 //! The floor, [`RetryBudgetConfig::min_retries`] per [`RetryBudgetConfig::period`], refills the
@@ -59,8 +59,8 @@ pub struct RetryBudgetConfig {
     /// The period over which [`min_retries`](Self::min_retries) tokens are refilled, evenly.
     /// Default 10 s, so the floor is one retry per second.
     pub period: Duration,
-    /// Most tokens the bucket holds, so the most retries that can run back to back after a
-    /// healthy period. Default 100.
+    /// Maximum number of tokens in the bucket, and so of retries that can run back to back
+    /// after a healthy period. Default 100.
     pub capacity: u32,
     /// The grouping of calls into buckets. Default [`BudgetScope::Shared`].
     pub scope: BudgetScope,
@@ -98,7 +98,7 @@ pub enum BudgetScope {
     /// place of an idle bucket whose balance is back at its starting value. A new tenant
     /// that finds no such bucket shares the bucket of calls without a tenant.
     PerTenant {
-        /// Most tenant buckets kept at once; at least 1.
+        /// Maximum number of tenant buckets kept at once; at least 1.
         max_tenants: usize,
     },
 }

@@ -53,8 +53,8 @@ pub struct RetryBudgetConfig {
     ///
     /// Finite, from 0.0 to [`MAX_RETRY_RATIO`].
     pub retry_ratio: f64,
-    /// Retries the bucket refills per [`period`](Self::period) with no traffic at all, and
-    /// the balance a new bucket starts with. Default 10.
+    /// Number of retries the bucket refills per [`period`](Self::period) with no traffic at all,
+    /// and the balance a new bucket starts with. Default 10.
     pub min_retries: u32,
     /// The period over which [`min_retries`](Self::min_retries) tokens are refilled, evenly.
     /// Default 10 s, so the floor is one retry per second.

@@ -533,3 +533,34 @@ async fn buffered_reply_is_not_a_stream() {
         StreamEnd::Completed { usage: usage(5, 6) }
     );
 }
+
+#[tokio::test]
+async fn retry_layer_retries_error_event_before_content() {
+    use agentix_retry::{RetryConfig, RetryLayer};
+    use tower::Layer;
+
+    let server = sim_with([Step::error_in_stream(3, 529), Step::ok().usage(12, 3)]).await;
+    let config = RetryConfig {
+        base_delay: Duration::ZERO,
+        jitter: 0.0,
+        ..RetryConfig::default()
+    };
+    let service = RetryLayer::new(config, LlmAdapter::new()).layer(HttpClient::new());
+    let request = stream_request(Provider::Anthropic, &server.base_url(), false);
+
+    let response = service.oneshot(request).await.unwrap();
+
+    assert_eq!(server.requests(MODEL), 2);
+    assert_eq!(response.status(), http::StatusCode::OK);
+    let mut body = response.into_body();
+    let ends = record_ends(&mut body);
+    let (_, error) = read_all(&mut body).await;
+    assert!(error.is_none(), "{error:?}");
+    drop(body);
+    assert_eq!(
+        single_end(&ends),
+        StreamEnd::Completed {
+            usage: usage(12, 3)
+        }
+    );
+}

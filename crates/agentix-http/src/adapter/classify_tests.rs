@@ -461,3 +461,50 @@ fn classify_trait_uses_both_paths() {
         FailureKind::Connection
     );
 }
+
+#[test]
+fn stream_error_kinds() {
+    let provider_error = |error_type: &str, message: &str| StreamErrorKind::ProviderError {
+        error_type: error_type.to_owned(),
+        message: message.to_owned(),
+    };
+    let cases = [
+        (StreamErrorKind::Interrupted, FailureKind::Connection),
+        (StreamErrorKind::IdleTimeout, FailureKind::Timeout),
+        (StreamErrorKind::Malformed, FailureKind::Other),
+        (
+            provider_error("overloaded_error", "Overloaded"),
+            FailureKind::Overloaded,
+        ),
+        (
+            provider_error("rate_limit_exceeded", "slow down"),
+            FailureKind::RateLimited,
+        ),
+        (
+            provider_error("server_error", "boom"),
+            FailureKind::ServerError,
+        ),
+        (
+            provider_error(
+                "invalid_request_error",
+                "prompt is too long: 9 tokens > 8 maximum",
+            ),
+            FailureKind::ContextLengthExceeded,
+        ),
+        (
+            provider_error("something_new", ""),
+            FailureKind::ServerError,
+        ),
+    ];
+    for (kind, expected) in cases {
+        let error: BoxError = Box::new(StreamError::new(kind.clone(), 10, "detail"));
+        assert_eq!(failure(classify_error(&error)).kind, expected, "{kind:?}");
+    }
+}
+
+#[test]
+fn streamed_success_is_success() {
+    let chunks = http_body_util::Full::new(bytes::Bytes::from_static(b"data: [DONE]\n\n"));
+    let response = Response::new(LlmBody::sse(chunks, None, 1024));
+    assert_eq!(classify_response(&response, now()), Outcome::Success);
+}

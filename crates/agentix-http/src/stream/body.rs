@@ -104,8 +104,14 @@ impl SseBody {
                 return Poll::Ready(Err(error));
             }
             if self.inner.is_none() {
-                // Unreachable by construction: a body without content ends with an error.
-                return Poll::Ready(Ok(Prelude::Streaming));
+                // NOTE: not reached, because a body that ends without content records an
+                // error first. An error keeps a broken invariant from looking like a stream.
+                let detail = "the body ended before any content";
+                return Poll::Ready(Err(StreamError::new(
+                    StreamErrorKind::Interrupted,
+                    self.bytes_read,
+                    detail,
+                )));
             }
             std::task::ready!(self.poll_read(cx));
         }
@@ -144,6 +150,7 @@ impl SseBody {
                 return Poll::Ready(None);
             }
             if let Some(error) = self.error.take() {
+                tracing::debug!(error = %error, "stream failed after its first content event");
                 self.inner = None;
                 self.finish(StreamEnd::Failed {
                     error: error.kind().clone(),

@@ -36,6 +36,37 @@
 //! bytes of an error event are passed on before its error. The body reports how it ended,
 //! with the usage the provider reported, to [`LlmBody::on_finish`](crate::LlmBody::on_finish)
 //! callbacks.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use agentix_http::{anthropic, HttpClient, StreamEnd};
+//! use http_body_util::BodyExt;
+//! use tower::ServiceExt;
+//!
+//! # async fn run() -> Result<(), agentix_core::BoxError> {
+//! let body = serde_json::json!({
+//!     "model": "claude-sonnet-4-5",
+//!     "max_tokens": 256,
+//!     "stream": true,
+//!     "messages": [{"role": "user", "content": "Hello"}],
+//! });
+//! let request = anthropic::messages_request("https://api.anthropic.com", "sk-ant-...", &body)?;
+//! let response = HttpClient::new().oneshot(request).await?;
+//! if !response.status().is_success() {
+//!     // An `overloaded_error` event before any content arrives here as a 529 response.
+//!     return Ok(());
+//! }
+//! let mut body = response.into_body();
+//! body.on_finish(|end: StreamEnd| println!("stream ended: {end:?}"));
+//! while let Some(frame) = body.frame().await {
+//!     // Each frame contains whole events, ready to pass on. An error means the stream broke.
+//!     let events = frame?.into_data().unwrap_or_default();
+//!     print!("{}", String::from_utf8_lossy(&events));
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod body;
 mod error;

@@ -46,8 +46,8 @@ pub(crate) struct SseBody {
     idle: Option<Pin<Box<Sleep>>>,
     /// The end of the stream, once `poll_frame` reported it.
     ended: Option<StreamEnd>,
-    // NOTE: only ever accessed through `&mut self` with `get_mut`, which never locks; the
-    // mutex only makes the body `Sync`, as the callback need not be.
+    // NOTE: accessed only through `&mut self` with `get_mut`, which never locks. The mutex
+    // only makes the body `Sync`, because the callback need not be.
     on_finish: Mutex<Option<FinishCallback>>,
 }
 
@@ -103,16 +103,6 @@ impl SseBody {
             if let Some(error) = self.error.take() {
                 return Poll::Ready(Err(error));
             }
-            if self.inner.is_none() {
-                // NOTE: not reached, because a body that ends without content records an
-                // error first. An error keeps a broken invariant from looking like a stream.
-                let detail = "the body ended before any content";
-                return Poll::Ready(Err(StreamError::new(
-                    StreamErrorKind::Interrupted,
-                    self.bytes_read,
-                    detail,
-                )));
-            }
             std::task::ready!(self.poll_read(cx));
         }
     }
@@ -150,7 +140,7 @@ impl SseBody {
                 return Poll::Ready(None);
             }
             if let Some(error) = self.error.take() {
-                tracing::debug!(error = %error, "stream failed after its first content event");
+                tracing::debug!(error = %error, "streamed response failed");
                 self.inner = None;
                 self.finish(StreamEnd::Failed {
                     error: error.kind().clone(),
@@ -172,6 +162,13 @@ impl SseBody {
     /// Reads one chunk of the response body, or notes why none will come.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let Some(inner) = self.inner.as_mut() else {
+            // NOTE: not reached, because the body is released only after the terminal event
+            // or with an error. Failing keeps a broken invariant from spinning or hanging.
+            if self.error.is_none() && !self.terminal_seen {
+                let detail = "the body was released before the terminal event";
+                let error = StreamError::new(StreamErrorKind::Interrupted, self.bytes_read, detail);
+                self.error = Some(error);
+            }
             return Poll::Ready(());
         };
         match Pin::new(inner).poll_frame(cx) {

@@ -1,5 +1,6 @@
 //! Streamed responses of `HttpClient` against the simulated provider over loopback HTTP.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use agentix_http::{
 use agentix_sim::{SimServer, Step};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
@@ -439,7 +441,7 @@ async fn stall_before_content_fails_the_call_as_timeout() {
 }
 
 /// Starts a server that responds to one request with a stream head, sends `events` and then
-/// holds the connection open without sending more.
+/// keeps the connection open without sending more.
 async fn stalling_server(events: String) -> (String, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
@@ -562,5 +564,75 @@ async fn retry_layer_retries_error_event_before_content() {
         StreamEnd::Completed {
             usage: usage(12, 3)
         }
+    );
+}
+
+/// A response body sent as one chunk of unknown length, so HTTP/1.1 sends it chunked and
+/// the final empty chunk follows the data.
+struct OneChunk(Option<Bytes>);
+
+impl http_body::Body for OneChunk {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.take().map(|data| Ok(http_body::Frame::data(data))))
+    }
+}
+
+/// Starts a server that responds to every request with `events` as a chunked event stream,
+/// and returns its base URL and a count of the connections it accepted.
+async fn chunked_stream_server(events: String) -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicU64::new(0));
+    let accepted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let events = events.clone();
+            let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+                let events = Bytes::from(events.clone());
+                async move {
+                    let _ = request.into_body().collect().await;
+                    let response = http::Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .body(OneChunk(Some(events)))
+                        .unwrap();
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    (base_url, connections)
+}
+
+#[tokio::test]
+async fn completed_stream_returns_connection_to_pool() {
+    let events = format!(
+        "{START}{DELTA}{MESSAGE_DELTA}event: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n"
+    );
+    let (base_url, connections) = chunked_stream_server(events.clone()).await;
+    let client = HttpClient::new();
+
+    for _ in 0..3 {
+        let request = stream_request(Provider::Anthropic, &base_url, false);
+        let mut body = client.clone().oneshot(request).await.unwrap().into_body();
+        let (text, error) = read_all(&mut body).await;
+        assert!(error.is_none(), "{error:?}");
+        assert_eq!(text, events);
+    }
+
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "each stream left its connection reusable"
     );
 }

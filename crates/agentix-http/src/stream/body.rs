@@ -16,6 +16,14 @@ use super::event::{ErrorEvent, Signal, UsageTracker};
 use super::sse::{Block, SseDecoder};
 use super::{StreamEnd, StreamError, StreamErrorKind};
 
+/// Maximum wait for the end of the body after the terminal event.
+///
+/// The end (the last chunk of a chunked HTTP/1.1 body, or the end of an HTTP/2 stream)
+/// normally follows the terminal event at once, and reading it lets the connection go back to
+/// the pool. A server that keeps the body open is abandoned after this wait, which costs only
+/// the connection: the stream still completes.
+const MAX_END_OF_BODY_WAIT: Duration = Duration::from_secs(1);
+
 /// A callback of [`LlmBody::on_finish`](crate::LlmBody::on_finish).
 pub(crate) type FinishCallback = Box<dyn FnOnce(StreamEnd) + Send + 'static>;
 
@@ -43,7 +51,9 @@ pub(crate) struct SseBody {
     /// The error event, while it came before any content.
     error_before_content: Option<ErrorEvent>,
     idle_timeout: Option<Duration>,
+    /// The idle timer, and after the terminal event the wait for the end of the body.
     idle: Option<Pin<Box<Sleep>>>,
+    waiting_for_end_of_body: bool,
     /// The end of the stream, once `poll_frame` reported it.
     ended: Option<StreamEnd>,
     // NOTE: accessed only through `&mut self` with `get_mut`, which never locks. The mutex
@@ -68,6 +78,7 @@ impl SseBody {
             terminal_seen: false,
             error: None,
             error_before_content: None,
+            waiting_for_end_of_body: false,
             idle: idle_timeout.map(|timeout| Box::pin(tokio::time::sleep(timeout))),
             idle_timeout,
             ended: None,
@@ -149,7 +160,7 @@ impl SseBody {
                 return Poll::Ready(Some(Err(error)));
             }
             if self.terminal_seen {
-                self.release_connection(cx);
+                std::task::ready!(self.poll_end_of_body(cx));
                 self.finish(StreamEnd::Completed {
                     usage: self.usage(),
                 });
@@ -288,15 +299,31 @@ impl SseBody {
         self.error = Some(error);
     }
 
-    /// Reads what is already buffered after the terminal event, so the connection can go back
-    /// to the pool, and abandons the body when the server keeps it open.
-    fn release_connection(&mut self, cx: &mut Context<'_>) {
+    /// Reads the body after the terminal event to its end, so the connection can go back to
+    /// the pool, and abandons it after [`MAX_END_OF_BODY_WAIT`].
+    fn poll_end_of_body(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         while let Some(inner) = self.inner.as_mut() {
             match Pin::new(inner).poll_frame(cx) {
+                // Bytes after the terminal event are not part of the message.
                 Poll::Ready(Some(Ok(_))) => {}
-                Poll::Ready(Some(Err(_)) | None) | Poll::Pending => self.inner = None,
+                Poll::Ready(Some(Err(_)) | None) => self.inner = None,
+                Poll::Pending => {
+                    let deadline = Instant::now() + MAX_END_OF_BODY_WAIT;
+                    let wait = self
+                        .idle
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                    if !self.waiting_for_end_of_body {
+                        self.waiting_for_end_of_body = true;
+                        wait.as_mut().reset(deadline);
+                    }
+                    if wait.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.inner = None;
+                }
             }
         }
+        Poll::Ready(())
     }
 
     fn finish(&mut self, end: StreamEnd) {

@@ -387,3 +387,17 @@ async fn debug_of_stream_omits_contents() {
     assert!(debug.contains("stream: true"), "{debug}");
     assert!(!debug.contains("message_start"), "{debug}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn body_kept_open_after_terminal_event_completes() {
+    let mut body = body_of(&[START, DELTA, STOP], true);
+    let ends = record_ends(&mut body);
+    let started = tokio::time::Instant::now();
+
+    let (text, error) = read_all(&mut body).await;
+
+    assert!(error.is_none(), "{error:?}");
+    assert_eq!(text, format!("{START}{DELTA}{STOP}"));
+    assert_eq!(started.elapsed(), super::MAX_END_OF_BODY_WAIT);
+    assert!(ends.lock().unwrap()[0].is_completed());
+}

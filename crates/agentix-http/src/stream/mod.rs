@@ -26,8 +26,8 @@
 //!   unknown type. The event's data, which is the error body of the format, becomes its JSON
 //!   body, and the response carries an [`EarlyStreamError`] extension.
 //! - A connection failure, a malformed event or an idle timeout before any content fails the
-//!   call with a [`StreamError`], which the adapter classifies as a connection failure, an
-//!   unclassified failure and a timeout.
+//!   call with a [`StreamError`]. The adapter classifies these as `FailureKind::Connection`,
+//!   `FailureKind::Other` and `FailureKind::Timeout` in that order.
 //!
 //! # After the first content event
 //!

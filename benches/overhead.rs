@@ -36,7 +36,9 @@ impl Service<http::Request<Bytes>> for Instant200 {
     }
 
     fn call(&mut self, _: http::Request<Bytes>) -> Self::Future {
-        ready(Ok(http::Response::new(LlmBody::full(Bytes::from_static(RESPONSE)))))
+        ready(Ok(http::Response::new(LlmBody::full(Bytes::from_static(
+            RESPONSE,
+        )))))
     }
 }
 
@@ -55,7 +57,12 @@ where
     c.bench_function(name, |b| {
         b.to_async(runtime).iter(|| {
             let service = service.clone();
-            async move { service.oneshot(request()).await.expect("closed path succeeds") }
+            async move {
+                service
+                    .oneshot(request())
+                    .await
+                    .expect("closed path succeeds")
+            }
         })
     });
 }

@@ -118,7 +118,10 @@ impl<B: BreakerBackend> AgentixClientBuilder<B> {
 
     /// Replaces the breaker's state backend, for example with a Redis backend shared by
     /// every worker of a deployment.
-    pub fn circuit_breaker_backend<B2: BreakerBackend>(self, backend: B2) -> AgentixClientBuilder<B2> {
+    pub fn circuit_breaker_backend<B2: BreakerBackend>(
+        self,
+        backend: B2,
+    ) -> AgentixClientBuilder<B2> {
         AgentixClientBuilder {
             options: self.options,
             tenant_id: self.tenant_id,
@@ -180,7 +183,7 @@ impl<B: BreakerBackend> AgentixClientBuilder<B> {
                 ..BreakerConfig::default()
             },
             self.backend,
-            adapter.clone(),
+            adapter,
         );
         let retry = RetryLayer::new(
             RetryConfig {
@@ -190,15 +193,20 @@ impl<B: BreakerBackend> AgentixClientBuilder<B> {
                 jitter: options.retry_jitter,
                 ..RetryConfig::default()
             },
-            adapter.clone(),
+            adapter,
         );
         let fallback = FallbackLayer::new(
             FallbackConfig {
                 primary: Some(Arc::from(options.model.as_str())),
-                models: options.fallback_model.iter().map(|m| Arc::from(m.as_str())).collect(),
+                provider: Some(Arc::from(provider.as_str())),
+                models: options
+                    .fallback_model
+                    .iter()
+                    .map(|m| Arc::from(m.as_str()))
+                    .collect(),
                 ..FallbackConfig::default()
             },
-            adapter.clone(),
+            adapter,
         );
         let resilient = fallback.layer(retry.layer(breaker.layer(service)));
         let stack = match options.max_tokens_budget {

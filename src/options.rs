@@ -117,7 +117,11 @@ impl AgentixAgentOptions {
         }
         check_seconds("retry_base_delay", self.retry_base_delay, false)?;
         check_seconds("retry_max_delay", self.retry_max_delay, false)?;
-        check_seconds("circuit_breaker_cooldown", self.circuit_breaker_cooldown, true)?;
+        check_seconds(
+            "circuit_breaker_cooldown",
+            self.circuit_breaker_cooldown,
+            true,
+        )?;
         if self.retry_base_delay > self.retry_max_delay {
             return Err(OptionsError::new(
                 "retry_base_delay",

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use agentix_core::{BoxError, MeterUsage};
+use agentix_core::{BoxError, MeterUsage, UsageCallback};
 use pin_project_lite::pin_project;
 
 use crate::billing::BillingPolicy;
@@ -73,7 +73,7 @@ impl<F, Res, E, L, M, B, Req> Future for ResponseFuture<F, L, M, B, Req>
 where
     F: Future<Output = Result<Res, E>>,
     E: Into<BoxError>,
-    L: BudgetLedger,
+    L: BudgetLedger + Send + 'static,
     M: MeterUsage<Req, Res>,
     B: BillingPolicy<Res>,
 {
@@ -94,11 +94,10 @@ where
                     settlement.is_some(),
                     "ResponseFuture polled after completion"
                 );
-                let result = ready!(future.poll(cx));
+                let mut result = ready!(future.poll(cx));
                 let settlement = settlement.take().expect("checked before polling");
-                match &result {
-                    Ok(response) => settlement
-                        .settle_usage(meter.usage(response), || billing.is_billed(response)),
+                match &mut result {
+                    Ok(response) => settle_response(settlement, response, meter, billing),
                     // NOTE: an error raised after the provider started generating (a timeout
                     // or a cut connection midway) may still be billed, but it is released here.
                     Err(_) => settlement.release(),
@@ -106,6 +105,31 @@ where
                 Poll::Ready(result.map_err(Into::into))
             }
         }
+    }
+}
+
+/// Settles from the usage `response` reports, or, when it reports none yet (a stream), once
+/// its usage is final.
+fn settle_response<L, M, B, Req, Res>(
+    settlement: Settlement<L>,
+    response: &mut Res,
+    meter: &M,
+    billing: &B,
+) where
+    L: BudgetLedger + Send + 'static,
+    M: MeterUsage<Req, Res>,
+    B: BillingPolicy<Res>,
+{
+    let usage = meter.usage(response);
+    if usage.is_some() {
+        settlement.settle_usage(usage, || true);
+        return;
+    }
+    // Reached only without usage, so the closed path with a usage report allocates nothing.
+    let billed = billing.is_billed(response);
+    let settle: UsageCallback = Box::new(move |usage| settlement.settle_usage(usage, || billed));
+    if let Some(settle) = meter.defer_usage(response, settle) {
+        settle(None);
     }
 }
 

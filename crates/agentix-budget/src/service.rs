@@ -77,7 +77,7 @@ where
     S: Service<Req>,
     S::Error: Into<BoxError>,
     Req: TenantScoped,
-    L: BudgetLedger + Clone,
+    L: BudgetLedger + Clone + Send + 'static,
     M: MeterUsage<Req, S::Response> + Clone,
     B: BillingPolicy<S::Response> + Clone,
 {

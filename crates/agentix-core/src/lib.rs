@@ -28,4 +28,4 @@ pub use request::{ReplayRequest, TenantId, TenantScoped};
 pub use routing::{
     Attempts, FallbackOptOut, NoFallback, RecordAttempts, RecordServedBy, RouteModel, ServedBy,
 };
-pub use usage::{MeterUsage, Usage};
+pub use usage::{MeterUsage, Usage, UsageCallback};

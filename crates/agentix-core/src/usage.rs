@@ -25,6 +25,9 @@ impl Usage {
     }
 }
 
+/// Callback that receives the final usage of a response whose usage arrives later (a stream).
+pub type UsageCallback = Box<dyn FnOnce(Option<Usage>) + Send + 'static>;
+
 /// Reads token usage from responses and bounds what a request can spend.
 pub trait MeterUsage<Req, Res> {
     /// Returns an upper estimate of the tokens `request` can spend: its `max_tokens` plus
@@ -33,6 +36,16 @@ pub trait MeterUsage<Req, Res> {
 
     /// Returns the usage `response` reports, or `None` when it reports none.
     fn usage(&self, response: &Res) -> Option<Usage>;
+
+    /// Arranges for `settle` to run once with the final usage of a response whose usage
+    /// arrives after the response itself, as a stream's does: when the stream ends, fails or
+    /// is dropped. Returns `settle` unused when `response` is not such a response.
+    ///
+    /// The default handles no deferred usage.
+    fn defer_usage(&self, response: &mut Res, settle: UsageCallback) -> Option<UsageCallback> {
+        let _ = response;
+        Some(settle)
+    }
 }
 
 impl<Req, Res, M: MeterUsage<Req, Res> + ?Sized> MeterUsage<Req, Res> for Arc<M> {
@@ -42,6 +55,10 @@ impl<Req, Res, M: MeterUsage<Req, Res> + ?Sized> MeterUsage<Req, Res> for Arc<M>
 
     fn usage(&self, response: &Res) -> Option<Usage> {
         (**self).usage(response)
+    }
+
+    fn defer_usage(&self, response: &mut Res, settle: UsageCallback) -> Option<UsageCallback> {
+        (**self).defer_usage(response, settle)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Token usage of responses and spending estimates of requests.
 
-use agentix_core::{MeterUsage, Usage};
+use agentix_core::{MeterUsage, Usage, UsageCallback};
 use bytes::Bytes;
 use http::{Request, Response};
 use serde::Deserialize;
@@ -50,6 +50,22 @@ impl MeterUsage<Request<Bytes>, Response<LlmBody>> for LlmAdapter {
             return None;
         }
         usage_of_json(response.body().as_bytes())
+    }
+
+    /// Settles a streamed response's usage through [`LlmBody::on_finish`]: the usage of a
+    /// completed stream, or the usage so far of one that failed or was dropped.
+    fn defer_usage(
+        &self,
+        response: &mut Response<LlmBody>,
+        settle: UsageCallback,
+    ) -> Option<UsageCallback> {
+        if !response.body().is_stream() {
+            return Some(settle);
+        }
+        response
+            .body_mut()
+            .on_finish(move |end| settle(end.usage()));
+        None
     }
 }
 

@@ -76,13 +76,13 @@ fn overhead(c: &mut Criterion) {
 
     bench_service(c, &runtime, "bare", Instant200);
 
-    let retry = retry::RetryLayer::new(retry::RetryConfig::default(), adapter.clone());
+    let retry = retry::RetryLayer::new(retry::RetryConfig::default(), adapter);
     bench_service(c, &runtime, "retry", retry.layer(Instant200));
 
     let breaker = circuit_breaker::CircuitBreakerLayer::new(
         circuit_breaker::BreakerConfig::default(),
         circuit_breaker::InMemoryCircuitBreakerBackend::new(),
-        adapter.clone(),
+        adapter,
     );
     bench_service(c, &runtime, "circuit_breaker", breaker.layer(Instant200));
 
@@ -92,7 +92,7 @@ fn overhead(c: &mut Criterion) {
             models: vec![Arc::from("claude-sonnet-4-20250514")],
             ..fallback::FallbackConfig::default()
         },
-        adapter.clone(),
+        adapter,
     );
     bench_service(c, &runtime, "fallback", fallback.layer(Instant200));
 

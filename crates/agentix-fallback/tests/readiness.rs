@@ -40,7 +40,7 @@ async fn concurrency_limit_survives_many_failovers() {
         let model = model_of(request.body()).unwrap_or("").to_owned();
         async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
-            let code = if model == "opus" && call % 3 == 0 {
+            let code = if model == "opus" && call.is_multiple_of(3) {
                 503
             } else {
                 200

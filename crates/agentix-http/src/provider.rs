@@ -157,7 +157,7 @@ fn join_url(base_url: &str, path: &str) -> Result<Uri, BuildRequestError> {
             ))
         }
     }
-    if uri.host().map_or(true, str::is_empty) {
+    if uri.host().is_none_or(str::is_empty) {
         return Err(invalid("the URL has no host"));
     }
     Ok(uri)

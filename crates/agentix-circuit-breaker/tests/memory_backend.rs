@@ -69,16 +69,7 @@ fn snapshot(
     backend: &InMemoryCircuitBreakerBackend,
     key: &BreakerKey,
 ) -> agentix_circuit_breaker::CircuitSnapshot {
-    match backend
-        .execute(BreakerCommand::Inspect {
-            key: key.clone(),
-            policy: policy(),
-        })
-        .expect("the in-memory backend never fails")
-    {
-        BreakerReply::State(snapshot) => snapshot,
-        other => panic!("expected a state, got {other:?}"),
-    }
+    support::snapshot(backend, key)
 }
 
 /// Records `count` failures of calls admitted one after another.

@@ -1,17 +1,20 @@
 //! Shared fixtures: keys, a policy, a tiny HTTP classifier and test backends.
 #![allow(dead_code)]
 
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use agentix_circuit_breaker::{
-    BreakerCommand, BreakerConfig, BreakerKey, BreakerPolicy, BreakerReply, CallResult,
-    InMemoryCircuitBreakerBackend,
+    BlockingBackend, BreakerCommand, BreakerConfig, BreakerKey, BreakerPolicy, BreakerReply,
+    CallResult, CircuitSnapshot, InMemoryCircuitBreakerBackend,
 };
-use agentix_core::{rejection_of, BoxError, Classify, Failure, FailureKind, Outcome, TenantId};
+use agentix_core::{
+    rejection_of, BoxError, CircuitOpen, Classify, Failure, FailureKind, Outcome, TenantId,
+};
 use tower::Service;
 
 pub const PROVIDER: &str = "anthropic";
@@ -98,11 +101,12 @@ impl Classify<Response> for StatusClassifier {
     }
 }
 
-/// A backend that fails every command while `down` is set, and counts the commands.
+/// A backend that fails admits or records on demand, and counts the commands it gets.
 #[derive(Clone, Default)]
 pub struct FlakyBackend {
     pub inner: InMemoryCircuitBreakerBackend,
-    pub down: Arc<AtomicBool>,
+    pub fail_admits: Arc<AtomicBool>,
+    pub fail_records: Arc<AtomicBool>,
     pub admits: Arc<AtomicUsize>,
     pub records: Arc<AtomicUsize>,
     pub releases: Arc<AtomicUsize>,
@@ -110,7 +114,8 @@ pub struct FlakyBackend {
 
 impl FlakyBackend {
     pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
+        self.fail_admits.store(down, Ordering::SeqCst);
+        self.fail_records.store(down, Ordering::SeqCst);
     }
 
     pub fn admits(&self) -> usize {
@@ -124,6 +129,11 @@ impl FlakyBackend {
     pub fn releases(&self) -> usize {
         self.releases.load(Ordering::SeqCst)
     }
+
+    /// Returns the state of `key` under the test policy.
+    pub fn snapshot(&self, key: &BreakerKey) -> CircuitSnapshot {
+        snapshot(&self.inner, key)
+    }
 }
 
 impl Service<BreakerCommand> for FlakyBackend {
@@ -136,21 +146,126 @@ impl Service<BreakerCommand> for FlakyBackend {
     }
 
     fn call(&mut self, command: BreakerCommand) -> Self::Future {
-        match &command {
+        let failing = match &command {
             BreakerCommand::Admit { .. } => {
                 self.admits.fetch_add(1, Ordering::SeqCst);
+                &self.fail_admits
             }
             BreakerCommand::Record { result, .. } => {
                 self.records.fetch_add(1, Ordering::SeqCst);
                 if *result == CallResult::Released {
                     self.releases.fetch_add(1, Ordering::SeqCst);
                 }
+                &self.fail_records
             }
-            BreakerCommand::Inspect { .. } => {}
-        }
-        if self.down.load(Ordering::SeqCst) {
+            BreakerCommand::Inspect { .. } => &self.fail_admits,
+        };
+        if failing.load(Ordering::SeqCst) {
             return ready(Err("breaker store unreachable".into()));
         }
         self.inner.call(command)
+    }
+}
+
+/// A backend whose commands complete only after their future yields once to the runtime.
+///
+/// It stands for a networked store: a command applies when its future is first polled,
+/// and that poll returns `Pending`.
+#[derive(Clone, Default)]
+pub struct SlowBackend {
+    pub inner: InMemoryCircuitBreakerBackend,
+}
+
+impl Service<BreakerCommand> for SlowBackend {
+    type Response = BreakerReply;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<BreakerReply, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, command: BreakerCommand) -> Self::Future {
+        let mut inner = self.inner.clone();
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            inner.call(command).await
+        })
+    }
+}
+
+/// Returns the state of `key` under the test policy.
+pub fn snapshot(backend: &InMemoryCircuitBreakerBackend, key: &BreakerKey) -> CircuitSnapshot {
+    match backend
+        .execute(BreakerCommand::Inspect {
+            key: key.clone(),
+            policy: policy(),
+        })
+        .expect("the in-memory backend never fails")
+    {
+        BreakerReply::State(snapshot) => snapshot,
+        other => panic!("expected a state, got {other:?}"),
+    }
+}
+
+/// What [`Provider`] does with each call.
+#[derive(Clone, Debug)]
+pub enum Behavior {
+    /// Responds with this status.
+    Status(u16),
+    /// Fails with the error this function builds.
+    Error(fn() -> BoxError),
+    /// Never completes.
+    Hang,
+}
+
+/// A provider stand-in that counts its calls and behaves as told.
+#[derive(Clone)]
+pub struct Provider {
+    calls: Arc<AtomicUsize>,
+    behavior: Arc<Mutex<Behavior>>,
+}
+
+impl Provider {
+    pub fn new(behavior: Behavior) -> Self {
+        Self {
+            calls: Arc::default(),
+            behavior: Arc::new(Mutex::new(behavior)),
+        }
+    }
+
+    pub fn set(&self, behavior: Behavior) {
+        *self.behavior.lock().unwrap() = behavior;
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Service<Request> for Provider {
+    type Response = Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: Request) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.behavior.lock().unwrap().clone() {
+            Behavior::Status(status) => Box::pin(ready(Ok(response(status)))),
+            Behavior::Error(build) => Box::pin(ready(Err(build()))),
+            Behavior::Hang => Box::pin(std::future::pending()),
+        }
+    }
+}
+
+/// Returns the `CircuitOpen` inside `error`, or panics naming what it was.
+pub fn circuit_open(error: BoxError) -> CircuitOpen {
+    match error.downcast::<CircuitOpen>() {
+        Ok(open) => *open,
+        Err(other) => panic!("expected CircuitOpen, got {other}"),
     }
 }

@@ -134,7 +134,7 @@ impl<B: BlockingBackend> BlockingCircuitBreaker<B> {
     ///
     /// `Ok` records a success. An error records a failure when `is_failure` returns true,
     /// and a success otherwise, because an error such as an invalid request still shows that
-    /// the provider answered. A panic in `call` releases the permit.
+    /// the provider responded. A panic in `call` releases the permit.
     ///
     /// # Errors
     ///

@@ -38,15 +38,15 @@ pub struct BreakerConfig {
     pub provider: Arc<str>,
     /// The tenant of requests that carry none; `"default"` unless set.
     pub tenant: TenantId,
-    /// What a call does when the backend itself fails.
+    /// Policy for calls while the backend itself fails.
     pub on_backend_error: BackendErrorPolicy,
 }
 
-/// What a call does when the breaker backend fails (unreachable, timed out, corrupt data).
+/// Policy for calls while the breaker backend fails (unreachable, timed out, corrupt data).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum BackendErrorPolicy {
     /// The call goes to the provider unguarded and its outcome is not recorded. A warning is
-    /// logged once per outage, and again when the backend answers.
+    /// logged once per outage, and the recovery once the backend responds again.
     #[default]
     FailOpen,
     /// The call fails with [`crate::BackendUnavailable`] and the provider is not called.

@@ -19,7 +19,7 @@ use crate::shared::{call_result_of, Shared};
 pin_project! {
     /// Response future of [`crate::CircuitBreaker`].
     ///
-    /// It asks the backend to admit the call, calls the inner service, classifies the
+    /// It sends an admit command to the backend, calls the inner service, classifies the
     /// result and waits for the backend to record it before returning the result.
     pub struct ResponseFuture<S, Req, B, C>
     where

@@ -15,7 +15,7 @@
 //!
 //! # Memory
 //!
-//! Keys are tenants times providers, and tenants come and go. Once the map holds `capacity`
+//! Keys are tenants times providers, and tenants come and go. Once the map contains `capacity`
 //! keys, inserting a new one first evicts every idle breaker: closed without failures, or
 //! open with no probe running and a cooldown that ended at least one cooldown ago. Breakers
 //! that still hold information are kept, so the map can exceed `capacity` while many of

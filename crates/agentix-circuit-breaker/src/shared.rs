@@ -112,7 +112,7 @@ impl Shared {
         }
     }
 
-    /// Notes that the backend answered, logging the end of an outage.
+    /// Clears the outage flag after a backend reply, logging the recovery once.
     pub(crate) fn backend_answered(&self, key: &BreakerKey) {
         // The load keeps the hot path free of writes to the shared flag.
         if self.backend_down.load(Ordering::Relaxed)
@@ -128,7 +128,7 @@ impl Shared {
 /// Transient failures (rate limited, overloaded, server error, timeout, connection,
 /// conflict) count against the provider. Other provider failures, such as an invalid
 /// request, a bad API key, an unknown model or a refused prompt, show that the provider is
-/// up and answering, so they record a success: they reset the failure count and close a
+/// up and responding. They record a success, which resets the failure count and closes a
 /// probing circuit. A local rejection from an inner layer says nothing about the provider
 /// and releases the permit.
 pub(crate) fn call_result_of(outcome: &Outcome) -> CallResult {

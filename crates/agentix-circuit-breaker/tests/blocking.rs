@@ -16,7 +16,7 @@ use agentix_core::{BoxError, CircuitOpen, TenantId};
 
 use support::config;
 
-/// A policy whose cooldown and lease pass quickly in real time.
+/// Returns a config whose cooldown passes quickly in real time.
 fn fast_config() -> BreakerConfig {
     BreakerConfig {
         policy: BreakerPolicy {
@@ -218,7 +218,7 @@ fn one_probe_across_threads() {
                     assert!(permit.is_probe());
                     probes.fetch_add(1, Ordering::SeqCst);
                 }
-                // Every thread asks before any probe reports.
+                // Every thread requests admission before any probe reports its outcome.
                 barrier.wait();
                 if let Ok(permit) = admitted {
                     permit.failure();

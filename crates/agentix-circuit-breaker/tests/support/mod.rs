@@ -219,7 +219,7 @@ pub enum Behavior {
     Hang,
 }
 
-/// A provider stand-in that counts its calls and behaves as told.
+/// A provider stand-in that counts its calls and follows the configured [`Behavior`].
 #[derive(Clone)]
 pub struct Provider {
     calls: Arc<AtomicUsize>,

@@ -495,7 +495,7 @@ async fn failing_backend_fails_open_by_default() {
     assert_eq!(provider.calls(), 20);
     assert_eq!(backend.records(), 0);
 
-    // Once the backend answers again, calls are guarded and recorded.
+    // Once the backend responds again, calls are guarded and recorded.
     backend.set_down(false);
     fail(&mut service, &provider, 5).await;
     circuit_open(send(&mut service, request()).await.unwrap_err());
@@ -617,4 +617,40 @@ fn breaker_for_mock(
         StatusClassifier,
     )
     .layer(mock)
+}
+
+#[test]
+fn dropped_probe_released_without_runtime() {
+    std::thread::spawn(|| {
+        assert!(tokio::runtime::Handle::try_current().is_err());
+        let provider = Provider::new(Behavior::Status(500));
+        let backend = InMemoryCircuitBreakerBackend::new();
+        let config = BreakerConfig {
+            policy: BreakerPolicy {
+                cooldown: Duration::ZERO,
+                ..support::policy()
+            },
+            ..config()
+        };
+        let mut service = breaker_with(&provider, backend.clone(), config);
+        let send_now = |service: &mut Breaker<InMemoryCircuitBreakerBackend>| {
+            service.call(request()).now_or_never()
+        };
+
+        for _ in 0..5 {
+            send_now(&mut service).expect("completes at once").unwrap();
+        }
+        provider.set(Behavior::Hang);
+        assert!(
+            send_now(&mut service).is_none(),
+            "the probe hangs and is dropped"
+        );
+        assert_eq!(provider.calls(), 6);
+
+        let state = snapshot(&backend, &key("default"));
+        assert_eq!(state.state, CircuitState::HalfOpen);
+        assert_eq!(state.retry_after, None);
+    })
+    .join()
+    .expect("the test thread does not panic");
 }

@@ -11,14 +11,20 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use agentix::layers::circuit_breaker::{
+    BreakerCommand, BreakerKey, BreakerPolicy, BreakerReply, CircuitState,
+};
 use agentix::resilience::AsyncRedisCircuitBreakerBackend;
-use agentix::{AgentixAgentOptions, AgentixClient, AgentixError, ResilienceError};
+use agentix::{AgentixAgentOptions, AgentixClient, AgentixError, ResilienceError, TenantId};
 use agentix_sim::{SimServer, Step};
 use serde_json::json;
+use tower::ServiceExt;
 
 const MODEL: &str = "claude-opus-4-20250514";
 const WORKERS: usize = 3;
 const RUN_FOR: Duration = Duration::from_millis(3500);
+const COOLDOWN: Duration = Duration::from_secs(1);
+const TENANT: &str = "fleet-demo";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,8 +44,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let sim = SimServer::start().await?;
-    // Five failures open the shared circuit; the provider recovers before the cooldown ends.
-    sim.script(MODEL, std::iter::repeat_n(Step::error(500), 5));
+    // Five failures open the shared circuit; the provider recovers before the cooldown ends,
+    // and the probe takes 300 ms so the other workers see the circuit half-open meanwhile.
+    let failures = std::iter::repeat_n(Step::error(500), 5);
+    sim.script(
+        MODEL,
+        failures.chain([Step::ok().latency(Duration::from_millis(300))]),
+    );
     println!("redis at {redis_url}, agentix-sim at {}", sim.base_url());
     println!("{WORKERS} workers share one breaker: threshold 5, cooldown 1 s\n");
 
@@ -52,6 +63,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .spawn()
         })
         .collect::<Result<_, _>>()?;
+    // It recovers before the cooldown ends; its first answer takes 300 ms, so the other
+    // workers find the circuit half-open while the probe is in flight.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    sim.clear_script(MODEL);
+    sim.script(MODEL, [Step::ok().latency(Duration::from_millis(300))]);
+
     for mut child in children {
         let status = tokio::task::spawn_blocking(move || child.wait()).await??;
         if !status.success() {
@@ -73,32 +90,63 @@ enum Seen {
     Open,
 }
 
+/// Reads the shared breaker's state without changing it.
+async fn state(
+    backend: &AsyncRedisCircuitBreakerBackend,
+    key: &BreakerKey,
+) -> Result<CircuitState, Box<dyn std::error::Error>> {
+    let command = BreakerCommand::Inspect {
+        key: key.clone(),
+        policy: BreakerPolicy {
+            cooldown: COOLDOWN,
+            ..BreakerPolicy::default()
+        },
+    };
+    match backend
+        .clone()
+        .oneshot(command)
+        .await
+        .map_err(|error| error.to_string())?
+    {
+        BreakerReply::State(snapshot) => Ok(snapshot.state),
+        other => Err(format!("unexpected reply to Inspect: {other:?}").into()),
+    }
+}
+
 async fn worker(
     id: &str,
     redis_url: &str,
     sim_url: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let backend = AsyncRedisCircuitBreakerBackend::new(redis_url).await?;
+    let key = BreakerKey::new(TenantId::new(TENANT), "anthropic");
     let client = AgentixClient::builder(AgentixAgentOptions {
         model: MODEL.into(),
         retry_max_attempts: 1,
-        circuit_breaker_cooldown: 1.0,
+        circuit_breaker_cooldown: COOLDOWN.as_secs_f64(),
         ..AgentixAgentOptions::default()
     })
-    .tenant_id("fleet-demo")
-    .circuit_breaker_backend(backend)
+    .tenant_id(TENANT)
+    .circuit_breaker_backend(backend.clone())
     .base_url(sim_url)
     .build()?;
 
     let started = Instant::now();
     let mut seen = Seen::Served;
+    let mut saw_probe_wait = false;
     while started.elapsed() < RUN_FOR {
         let at = started.elapsed().as_millis();
         let body = json!({"max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]});
+        let before = state(&backend, &key).await?;
         let now = match client.create(body).await {
+            Ok(_) if seen == Seen::Open && before == CircuitState::HalfOpen => {
+                let at = started.elapsed().as_millis();
+                println!("+{at:>5} ms  worker {id}: its call was the probe and succeeded: circuit closed");
+                Seen::Served
+            }
             Ok(_) => {
                 if seen == Seen::Open {
-                    println!("+{at:>5} ms  worker {id}: its call was the probe and succeeded: circuit closed");
+                    println!("+{at:>5} ms  worker {id}: circuit closed, calls go through again");
                 }
                 Seen::Served
             }
@@ -109,6 +157,9 @@ async fn worker(
                         open.key,
                         open.retry_after.as_millis()
                     );
+                } else if before == CircuitState::HalfOpen && !saw_probe_wait {
+                    println!("+{at:>5} ms  worker {id}: rejected, another worker holds the probe");
+                    saw_probe_wait = true;
                 }
                 Seen::Open
             }

@@ -60,11 +60,23 @@ fn logged_http(
     HttpClient::new().map_result(move |result| {
         let elapsed = started.elapsed().as_millis();
         match &result {
-            Ok(response) => println!("    +{elapsed:>5} ms  attempt -> {}", response.status()),
+            Ok(response) => println!(
+                "    +{elapsed:>5} ms  attempt -> {}",
+                describe(response.status())
+            ),
             Err(error) => println!("    +{elapsed:>5} ms  attempt -> {error}"),
         }
         result
     })
+}
+
+/// Names a status, including Anthropic's 529, which has no standard reason phrase.
+fn describe(status: http::StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None if status.as_u16() == 529 => "529 Overloaded".to_owned(),
+        None => status.as_u16().to_string(),
+    }
 }
 
 fn hello() -> serde_json::Value {
@@ -83,7 +95,7 @@ async fn retries(sim: &SimServer) -> Result<(), Box<dyn std::error::Error>> {
     let response = client.create(hello()).await?;
     println!(
         "   -> {} after {} ms and {} attempts\n",
-        response.status(),
+        describe(response.status()),
         started.elapsed().as_millis(),
         sim.requests(PRIMARY)
     );
@@ -106,11 +118,11 @@ async fn circuit_breaker(sim: &SimServer) -> Result<(), Box<dyn std::error::Erro
         let call_started = Instant::now();
         match client.create(hello()).await {
             Err(error) => println!(
-                "   call {call}: {} attempts reached the provider, failed in {} ms: {error}",
+                "   call {call}: failed after {} attempts reached the provider, in {} ms: {error}",
                 sim.requests(PRIMARY) - before,
                 call_started.elapsed().as_millis()
             ),
-            Ok(response) => println!("   call {call}: {}", response.status()),
+            Ok(response) => println!("   call {call}: {}", describe(response.status())),
         }
     }
     println!();
@@ -132,9 +144,9 @@ async fn fallback(sim: &SimServer) -> Result<(), Box<dyn std::error::Error>> {
     let response = client.create(hello()).await?;
     let served = response.extensions().get::<ServedBy>();
     println!(
-        "   -> {} served by {:?}; primary received {} requests, fallback {}\n",
-        response.status(),
-        served.map(|served| served.model.to_string()),
+        "   -> {} served by {}; primary received {} requests, fallback {}\n",
+        describe(response.status()),
+        served.map_or("the primary".to_owned(), |served| served.model.to_string()),
         sim.requests(PRIMARY),
         sim.requests(FALLBACK)
     );
@@ -142,16 +154,17 @@ async fn fallback(sim: &SimServer) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn budget(sim: &SimServer) -> Result<(), Box<dyn std::error::Error>> {
-    println!("4. Token budget: max_tokens_budget = 200 tokens");
+    println!("4. Token budget: max_tokens_budget = 60 tokens");
     sim.reset();
     let client = AgentixClient::builder(AgentixAgentOptions {
-        max_tokens_budget: Some(200),
+        max_tokens_budget: Some(60),
         ..scaled_options()
     })
     .base_url(sim.base_url())
     .build()?;
 
-    for call in 1..=5 {
+    let mut spent = 0;
+    for call in 1..=10 {
         match client.create(hello()).await {
             Ok(response) => {
                 let usage = MeterUsage::<http::Request<bytes::Bytes>, _>::usage(
@@ -159,7 +172,11 @@ async fn budget(sim: &SimServer) -> Result<(), Box<dyn std::error::Error>> {
                     &response,
                 );
                 let total = usage.map(|usage| usage.total()).unwrap_or_default();
-                println!("   call {call}: {} using {total} tokens", response.status());
+                spent += total;
+                println!(
+                    "   call {call}: {} using {total} tokens ({spent} spent)",
+                    describe(response.status())
+                );
             }
             Err(error) => {
                 println!("   call {call}: {error}");
@@ -185,9 +202,10 @@ async fn tenants(sim: &SimServer) -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..5 {
         let _ = client.create_for_tenant("tenant-a", hello()).await;
     }
+    println!("   tenant-a made 5 calls that failed with 503");
     for tenant in ["tenant-a", "tenant-b"] {
         match client.create_for_tenant(tenant, hello()).await {
-            Ok(response) => println!("   {tenant}: {}", response.status()),
+            Ok(response) => println!("   {tenant}: {}", describe(response.status())),
             Err(error) => println!("   {tenant}: {error}"),
         }
     }

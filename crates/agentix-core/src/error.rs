@@ -44,7 +44,7 @@ impl fmt::Display for BudgetExceeded {
         write!(
             f,
             "token budget exceeded for {}: {} of {} tokens used; the provider was not called \
-             (raise `max_tokens_budget` or start a new budget)",
+             (raise `max_tokens_budget`, or build a new client to start a new budget)",
             self.scope, self.used, self.limit
         )
     }

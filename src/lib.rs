@@ -48,7 +48,15 @@ pub mod resilience {
         BlockingCircuitBreaker, BreakerBackend, InMemoryCircuitBreakerBackend,
     };
     #[cfg(feature = "redis")]
-    pub use agentix_redis::{AsyncRedisCircuitBreakerBackend, RedisCircuitBreakerBackend};
+    pub use agentix_redis::{
+        AsyncRedisCircuitBreakerBackend, RedisBackendError, RedisBackendOptions,
+        RedisCircuitBreakerBackend, RedisFailurePolicy,
+    };
 
     pub use crate::error::ResilienceError as AgentixResilienceError;
 }
+
+/// Compiles the README's examples as doc tests, so the guide cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

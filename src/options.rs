@@ -83,7 +83,8 @@ impl AgentixAgentOptions {
     /// Returns [`OptionsError`] naming the field, its value and the accepted range when a
     /// delay is negative, NaN, infinite or longer than a day, the cooldown is zero, the base
     /// delay exceeds the cap, there are 0 attempts, the jitter is outside `0.0..=1.0`, the
-    /// provider is unknown, or a model name is empty or equals the fallback.
+    /// provider is unknown, a model name is empty or equals the fallback, or the token
+    /// budget is 0.
     pub fn validate(&self) -> Result<(), OptionsError> {
         if !PROVIDERS.contains(&self.provider.as_str()) {
             return Err(OptionsError::new(
@@ -125,8 +126,11 @@ impl AgentixAgentOptions {
         if self.retry_base_delay > self.retry_max_delay {
             return Err(OptionsError::new(
                 "retry_base_delay",
-                self.retry_base_delay.to_string(),
-                "must not exceed retry_max_delay",
+                format!(
+                    "{} (with retry_max_delay = {})",
+                    self.retry_base_delay, self.retry_max_delay
+                ),
+                "must not exceed retry_max_delay; lower it or raise retry_max_delay",
             ));
         }
         if !(0.0..=1.0).contains(&self.retry_jitter) {
@@ -134,6 +138,13 @@ impl AgentixAgentOptions {
                 "retry_jitter",
                 self.retry_jitter.to_string(),
                 "must be a fraction from 0.0 to 1.0",
+            ));
+        }
+        if self.max_tokens_budget == Some(0) {
+            return Err(OptionsError::new(
+                "max_tokens_budget",
+                "0".to_owned(),
+                "must be at least 1 token, or null for no budget",
             ));
         }
         Ok(())
@@ -163,9 +174,9 @@ fn check_seconds(field: &'static str, value: f64, positive: bool) -> Result<(), 
             "must be a finite number of seconds",
         ));
     }
-    if value < 0.0 || (positive && value == 0.0) {
+    if value < 0.0 || (positive && seconds(value).is_zero()) {
         let rule = if positive {
-            "must be greater than 0 seconds"
+            "must be at least 1 nanosecond"
         } else {
             "must not be negative"
         };

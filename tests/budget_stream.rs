@@ -63,7 +63,7 @@ async fn completed_stream_is_charged_its_usage() {
 }
 
 #[tokio::test]
-async fn dropped_stream_is_charged_usage_so_far_or_reservation() {
+async fn dropped_stream_is_charged_its_reservation() {
     let sim = SimServer::start().await.unwrap();
     sim.script(MODEL, [Step::ok().usage(30, 12)]);
     let ledger = InMemoryLedger::new(10_000);
@@ -78,9 +78,8 @@ async fn dropped_stream_is_charged_usage_so_far_or_reservation() {
     let (_, reserved) = used(&ledger);
     drop(response);
 
-    let (used, reserved_after) = used(&ledger);
-    assert_eq!(reserved_after, 0, "a dropped stream settles");
-    assert!(used > 0 && used <= reserved.max(42), "charged {used}");
+    // The usage so far undercounts the output of a cut stream, so the reservation is charged.
+    assert_eq!(used(&ledger), (reserved, 0));
 }
 
 #[tokio::test]

@@ -11,7 +11,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub struct CircuitOpen {
     /// The breaker key, `"{tenant_id}:{provider}"`.
     pub key: String,
-    /// Time left until the breaker lets a probe through.
+    /// Time left until the breaker lets a probe through: exact while the circuit is open, and
+    /// the time left on the probe's lease while another caller's probe is in flight.
     pub retry_after: Duration,
 }
 
@@ -19,7 +20,7 @@ impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "circuit open for `{}`: the provider was not called; a probe is allowed in {:.3} s",
+            "circuit open for `{}`: the provider was not called; the next probe is due within {:.3} s",
             self.key,
             self.retry_after.as_secs_f64()
         )
@@ -96,7 +97,7 @@ mod tests {
             retry_after: Duration::from_millis(1500),
         };
         assert!(open.to_string().contains("acme:openai"));
-        assert!(open.to_string().contains("1.500 s"));
+        assert!(open.to_string().contains("within 1.500 s"));
 
         let spent = BudgetExceeded {
             scope: "tenant:acme".into(),

@@ -88,7 +88,7 @@ impl RedisCircuitBreakerBackend {
         options.validate()?;
         let connector = Connector {
             client,
-            connect_timeout: options.command_timeout,
+            connect_timeout: options.command_timeout.min(LONGEST_TIMEOUT),
         };
         // No idle connections are kept open in advance (min_idle 0), so a server that is down
         // at start costs nothing until a command needs it, and no health check runs on
@@ -118,7 +118,8 @@ impl RedisCircuitBreakerBackend {
         command: &BreakerCommand,
         invocation: &redis::ScriptInvocation<'static>,
     ) -> Result<Vec<i64>, RedisBackendError> {
-        let timeout = self.inner.core.options.command_timeout;
+        // `Duration::MAX` ("never") cannot be added to a clock; a day is as good as never here.
+        let timeout = self.inner.core.options.command_timeout.min(LONGEST_TIMEOUT);
         let deadline = Instant::now() + timeout;
         let key = || key_of(command).to_string();
 
@@ -240,6 +241,9 @@ struct PooledConnection {
     connection: redis::Connection,
     broken: bool,
 }
+
+/// Longest command timeout the blocking client applies; longer ones are clamped to it.
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(86_400);
 
 impl PooledConnection {
     /// Bounds the next write and read on this connection by `timeout`.

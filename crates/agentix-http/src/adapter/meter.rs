@@ -53,7 +53,9 @@ impl MeterUsage<Request<Bytes>, Response<LlmBody>> for LlmAdapter {
     }
 
     /// Settles a streamed response's usage through [`LlmBody::on_finish`]: the usage of a
-    /// completed stream, or the usage so far of one that failed or was dropped.
+    /// completed stream, and no usage for one that failed or was dropped, so the budget
+    /// charges its whole reservation. A stream cut midway reports too little (Anthropic sends
+    /// output tokens only at the end), while the provider bills what it generated.
     fn defer_usage(
         &self,
         response: &mut Response<LlmBody>,
@@ -64,7 +66,7 @@ impl MeterUsage<Request<Bytes>, Response<LlmBody>> for LlmAdapter {
         }
         response
             .body_mut()
-            .on_finish(move |end| settle(end.usage()));
+            .on_finish(move |end| settle(end.is_completed().then(|| end.usage()).flatten()));
         None
     }
 }

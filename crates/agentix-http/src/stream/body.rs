@@ -235,7 +235,11 @@ impl SseBody {
         self.decoder.push(data);
         if self.parse_blocks() {
             if let (Some(idle), Some(timeout)) = (self.idle.as_mut(), self.idle_timeout) {
-                idle.as_mut().reset(Instant::now() + timeout);
+                // A timeout too long to add to the clock (`Duration::MAX` for "never") keeps
+                // the timer that `tokio::time::sleep` already clamped.
+                if let Some(deadline) = Instant::now().checked_add(timeout) {
+                    idle.as_mut().reset(deadline);
+                }
             }
         }
     }

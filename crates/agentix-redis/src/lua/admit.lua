@@ -1,6 +1,6 @@
 -- Admit: returns {0, epoch, is_probe, corrupt} when the call may proceed, or
 -- {1, retry_after_us, 0, corrupt} when it is rejected. Rejections never write.
-local state, corrupt = load()
+local state, corrupt = load_clamped()
 
 if threshold == 0 or state.state == 'closed' then
   return {0, state.epoch, 0, corrupt}

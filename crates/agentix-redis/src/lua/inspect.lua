@@ -2,7 +2,7 @@
 -- breaker (except that unreadable data is deleted). state: 0 closed, 1 open, 2 half-open.
 -- retry_after_us is the time until the cooldown ends while open, the time until the running
 -- probe's lease ends while half-open, and -1 otherwise.
-local state, corrupt = load()
+local state, corrupt = load_clamped()
 
 if threshold == 0 or state.state == 'closed' then
   return {3, 0, state.failures, state.epoch, -1, corrupt}

@@ -107,3 +107,25 @@ end
 local function next_epoch(epoch)
   return math.max(epoch + 1, now_us)
 end
+
+-- Loads the breaker like load(), and clamps a cooldown or probe lease that ends further away
+-- than the policy allows: such a deadline comes from foreign data or from a server clock that
+-- moved back (a failover to a replica, say), and would otherwise hold the circuit open for as
+-- long as it says. The clamped state is saved and reported as corrupt.
+local function load_clamped()
+  local state, corrupt = load()
+  local clamped = false
+  if state.open_until_us > now_us + cooldown_us then
+    state.open_until_us = now_us + cooldown_us
+    clamped = true
+  end
+  if state.probe_until_us > now_us + lease_us then
+    state.probe_until_us = now_us + lease_us
+    clamped = true
+  end
+  if clamped then
+    save(state)
+    corrupt = 1
+  end
+  return state, corrupt
+end

@@ -6,7 +6,7 @@
 --
 -- transition: 0 ignored (breaker disabled or the permit's epoch has passed), 1 applied
 -- without a state change, 2 opened, 3 closed, 4 re-opened, 5 probe permit freed.
-local state, corrupt = load()
+local state, corrupt = load_clamped()
 local epoch = tonumber(ARGV[5])
 local probe = ARGV[6] == '1'
 local result = ARGV[7]

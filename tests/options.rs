@@ -61,6 +61,30 @@ fn invalid_values_name_field_and_value() {
     let cases: Vec<(AgentixAgentOptions, &str, &str)> = vec![
         (
             AgentixAgentOptions {
+                retry_max_delay: 0.0,
+                ..valid()
+            },
+            "retry_base_delay",
+            "retry_max_delay = 0",
+        ),
+        (
+            AgentixAgentOptions {
+                max_tokens_budget: Some(0),
+                ..valid()
+            },
+            "max_tokens_budget",
+            "0",
+        ),
+        (
+            AgentixAgentOptions {
+                circuit_breaker_cooldown: 1e-12,
+                ..valid()
+            },
+            "circuit_breaker_cooldown",
+            "0.000000000001",
+        ),
+        (
+            AgentixAgentOptions {
                 retry_max_attempts: 0,
                 ..valid()
             },

@@ -44,13 +44,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let sim = SimServer::start().await?;
-    // Five failures open the shared circuit; the provider recovers before the cooldown ends,
-    // and the probe takes 300 ms so the other workers see the circuit half-open meanwhile.
-    let failures = std::iter::repeat_n(Step::error(500), 5);
-    sim.script(
-        MODEL,
-        failures.chain([Step::ok().latency(Duration::from_millis(300))]),
-    );
+    // The provider fails until it has been down long enough for the circuit to open.
+    sim.script_repeat(MODEL, Step::error(500));
     println!("redis at {redis_url}, agentix-sim at {}", sim.base_url());
     println!("{WORKERS} workers share one breaker: threshold 5, cooldown 1 s\n");
 
@@ -63,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .spawn()
         })
         .collect::<Result<_, _>>()?;
-    // It recovers before the cooldown ends; its first answer takes 300 ms, so the other
+    // It recovers before the cooldown ends; its first response takes 300 ms, so the other
     // workers find the circuit half-open while the probe is in flight.
     tokio::time::sleep(Duration::from_millis(600)).await;
     sim.clear_script(MODEL);
@@ -82,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// What a worker saw on its previous call.
+/// The result a worker got on its previous call.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Seen {
     Served,

@@ -69,7 +69,7 @@ impl Default for AgentixAgentOptions {
 /// together spread out without waiting much less than the schedule.
 const DEFAULT_JITTER: f64 = 0.2;
 
-/// Longest delay the options accept, one day: anything longer is a unit mistake.
+/// Maximum delay the options accept, one day: anything longer is a unit mistake.
 const MAX_DELAY_SECONDS: f64 = 86_400.0;
 
 /// Providers the options accept.
@@ -204,7 +204,7 @@ pub struct OptionsError {
     pub field: &'static str,
     /// The rejected value.
     pub value: String,
-    /// What the value must be.
+    /// The rule the value breaks, stated as what it must be.
     pub rule: &'static str,
 }
 

@@ -350,17 +350,25 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        ResponseFuture {
-            inner: self.stack.call(request),
-        }
+        let span = tracing::info_span!(
+            "agentix_call",
+            provider = %self.shared.provider,
+            tenant = request.extensions().get::<TenantId>().map(TenantId::as_str),
+        );
+        let inner = span.in_scope(|| self.stack.call(request));
+        ResponseFuture { inner, span }
     }
 }
 
 pin_project_lite::pin_project! {
     /// Response future of [`AgentixClient`], converting layer errors into [`AgentixError`].
+    ///
+    /// Every poll runs inside the call's `agentix_call` span, so the layers' retry, breaker,
+    /// fallback and budget events of one logical call share it.
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
+        span: tracing::Span,
     }
 }
 
@@ -371,7 +379,9 @@ where
     type Output = Result<Response, AgentixError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let result = ready!(self.project().inner.poll(cx));
+        let this = self.project();
+        let _entered = this.span.enter();
+        let result = ready!(this.inner.poll(cx));
         Poll::Ready(result.map_err(AgentixError::from_layer_error))
     }
 }

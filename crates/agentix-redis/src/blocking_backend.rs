@@ -141,6 +141,9 @@ impl RedisCircuitBreakerBackend {
             .and_then(|()| invocation.invoke::<Vec<i64>>(&mut connection.connection));
         result.map_err(|source| {
             // The reply may still arrive later on this socket; never reuse it.
+            // NOTE: the server may still run a timed-out admit and grant the probe to no caller.
+            // Unlike the async backend, this one does not read the late reply, so such a
+            // probe holds the circuit until its probe lease ends.
             connection.broken = true;
             if source.is_timeout() {
                 RedisBackendError::TimedOut {

@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use agentix_circuit_breaker::{
-    BlockingBackend, BreakerCommand, BreakerKey, BreakerReply, InMemoryCircuitBreakerBackend,
+    BlockingBackend, BreakerCommand, BreakerKey, BreakerReply, CallResult,
+    InMemoryCircuitBreakerBackend,
 };
 use agentix_core::BoxError;
 use redis::ScriptInvocation;
@@ -114,6 +115,44 @@ impl Core {
             RedisFailurePolicy::FailClosed => Err(error.into()),
             RedisFailurePolicy::LocalFallback => self.run_local(command),
         }
+    }
+
+    /// Builds the record that releases a probe granted by an admit whose caller stopped
+    /// waiting, or `None` when `values` grant no Redis probe.
+    ///
+    /// The record goes to Redis even during an outage: the probe lives there, and dropping
+    /// the record would reject every worker until the probe lease ends.
+    pub(crate) fn abandoned_probe_release(
+        &self,
+        admit: &BreakerCommand,
+        values: &[i64],
+    ) -> Option<ScriptInvocation<'static>> {
+        let BreakerCommand::Admit { key, policy } = admit else {
+            return None;
+        };
+        let permit = match scripts::decode(values) {
+            Ok(ScriptReply {
+                reply: BreakerReply::Admitted(permit),
+                ..
+            }) if permit.probe => permit,
+            _ => return None,
+        };
+        tracing::info!(
+            key = %key,
+            "Redis granted a probe after its admit timed out; releasing it"
+        );
+        let release = BreakerCommand::Record {
+            key: key.clone(),
+            policy: *policy,
+            permit,
+            result: CallResult::Released,
+        };
+        let encoded = encode_key(&self.options.key_prefix, key);
+        Some(scripts::invocation(
+            &release,
+            &encoded,
+            self.options.idle_ttl,
+        ))
     }
 
     /// Marks the start of an outage after a failure that happened outside a command, such

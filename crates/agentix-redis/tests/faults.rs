@@ -596,3 +596,70 @@ async fn kill_under_load_never_fails_a_call() {
     );
     drop(server);
 }
+
+/// An admit that times out while Redis is blocked still runs on the server once it wakes.
+/// When that late admit takes the half-open probe, the backend releases it, so the next
+/// admit gets the probe instead of a rejection for the whole probe lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timed_out_admit_releases_late_probe() {
+    let server = RedisServer::start();
+    let backend =
+        AsyncRedisCircuitBreakerBackend::with_options(&server.url(), options(Duration::ZERO))
+            .await
+            .unwrap();
+    let key = BreakerKey::new("acme".into(), "anthropic");
+    let short_cooldown = BreakerPolicy {
+        cooldown: Duration::from_millis(100),
+        ..policy()
+    };
+    let admit = BreakerCommand::Admit {
+        key: key.clone(),
+        policy: short_cooldown,
+    };
+    for _ in 0..5 {
+        let permit = permit_of(timed(&backend, admit.clone()).await.unwrap());
+        let failure = BreakerCommand::Record {
+            key: key.clone(),
+            policy: short_cooldown,
+            permit,
+            result: CallResult::Failure,
+        };
+        assert_eq!(
+            timed(&backend, failure).await.unwrap(),
+            BreakerReply::Recorded
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+
+    let sleeper = server.sleep_in_background(0.5);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let during = permit_of(timed(&backend, admit.clone()).await.unwrap());
+    assert_ne!(
+        during.epoch & LOCAL_EPOCH_BIT,
+        0,
+        "the timed-out admit is served by the local fallback"
+    );
+    tokio::task::spawn_blocking(move || sleeper.join().unwrap())
+        .await
+        .unwrap();
+
+    let mut last = None;
+    for _ in 0..100 {
+        let reply = timed(&backend, admit.clone()).await.unwrap();
+        if let BreakerReply::Admitted(permit) = reply {
+            if permit.epoch & LOCAL_EPOCH_BIT == 0 {
+                assert!(permit.probe, "the first Redis admission is the probe");
+                return;
+            }
+        }
+        last = Some(reply);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "the late probe is never released; last reply {last:?}, Redis holds {}",
+        server.cli(&[
+            "HGETALL",
+            &String::from_utf8_lossy(&encode_key(DEFAULT_KEY_PREFIX, &key))
+        ])
+    );
+}

@@ -155,7 +155,7 @@ async fn https_to_plain_server_fails_handshake() {
 }
 
 #[tokio::test]
-async fn oversized_body_is_body_read_error() {
+async fn oversized_success_body_is_not_retryable() {
     let server = support::serve(Reply::new(200, "x".repeat(2048))).await;
     let client = HttpClient::builder()
         .max_response_bytes(1024)
@@ -165,11 +165,40 @@ async fn oversized_body_is_body_read_error() {
 
     let error = client.oneshot(request).await.unwrap_err();
 
-    assert_eq!(transport_error(&error).kind(), TransportErrorKind::BodyRead);
+    let transport = transport_error(&error);
+    assert_eq!(transport.kind(), TransportErrorKind::BodyTooLarge);
+    assert_eq!(transport.status(), Some(http::StatusCode::OK));
     assert!(
         error.to_string().contains("length limit exceeded"),
         "{error}"
     );
+    let outcome = LlmAdapter::new().classify(Err(&error));
+    match outcome {
+        Outcome::Failure(failure) => {
+            assert_eq!(failure.kind, FailureKind::Other);
+            assert_eq!(failure.status, Some(200));
+            assert!(!failure.is_retryable(), "the provider served the call");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn oversized_error_body_is_body_read_error() {
+    let server = support::serve(Reply::new(500, "x".repeat(2048))).await;
+    let client = HttpClient::builder()
+        .max_response_bytes(1024)
+        .build()
+        .unwrap();
+    let request = anthropic::messages_request(&server.base_url(), "k", &anthropic_body()).unwrap();
+
+    let error = client.oneshot(request).await.unwrap_err();
+
+    let transport = transport_error(&error);
+    assert_eq!(transport.kind(), TransportErrorKind::BodyRead);
+    assert_eq!(transport.status(), None);
+    let outcome = LlmAdapter::new().classify(Err(&error));
+    assert_eq!(failure_kind(outcome), FailureKind::Connection);
 }
 
 #[tokio::test]

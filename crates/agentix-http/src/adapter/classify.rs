@@ -97,7 +97,28 @@ pub(crate) fn classify_error(error: &BoxError) -> Outcome {
     if let Some(rejection) = rejection_of(error) {
         return Outcome::Rejected(rejection);
     }
+    if let Some(status) = oversized_success_status(&**error) {
+        // The provider served and billed the call; a retry would pay for it again.
+        let mut failure = Failure::new(FailureKind::Other);
+        failure.status = Some(status.as_u16());
+        return Outcome::Failure(failure);
+    }
     Outcome::Failure(Failure::new(kind_from_error(&**error)))
+}
+
+/// Returns the status of a success response whose body exceeded `max_response_bytes`.
+fn oversized_success_status(error: &(dyn StdError + 'static)) -> Option<StatusCode> {
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        if let Some(transport) = cause.downcast_ref::<TransportError>() {
+            return match transport.kind() {
+                TransportErrorKind::BodyTooLarge => transport.status(),
+                _ => None,
+            };
+        }
+        current = cause.source();
+    }
+    None
 }
 
 /// Returns the kind from the first recognised cause in the source chain of `error`.
@@ -109,6 +130,7 @@ fn kind_from_error(error: &(dyn StdError + 'static)) -> FailureKind {
         if let Some(transport) = cause.downcast_ref::<TransportError>() {
             return match transport.kind() {
                 TransportErrorKind::Timeout => FailureKind::Timeout,
+                TransportErrorKind::BodyTooLarge => FailureKind::Other,
                 _ => FailureKind::Connection,
             };
         }

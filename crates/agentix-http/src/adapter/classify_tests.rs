@@ -396,6 +396,21 @@ fn transport_error_kinds() {
     }
 }
 
+#[test]
+fn oversized_success_body_is_not_transient() {
+    let error: BoxError = Box::new(TransportError::body_too_large(
+        "POST http://h/".into(),
+        http::StatusCode::OK,
+        None,
+    ));
+
+    let failure = failure(classify_error(&error));
+
+    assert_eq!(failure.kind, FailureKind::Other);
+    assert_eq!(failure.status, Some(200));
+    assert!(!failure.is_retryable());
+}
+
 #[derive(Debug)]
 struct Wrapper(BoxError);
 

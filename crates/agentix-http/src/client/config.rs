@@ -34,8 +34,10 @@ pub struct HttpClientConfig {
     pub pool_idle_timeout: Option<Duration>,
     /// Maximum number of idle connections kept per host; 0 disables pooling.
     pub pool_max_idle_per_host: usize,
-    /// Maximum size of a buffered response body in bytes; a larger body fails the call with a
-    /// [`TransportErrorKind::BodyRead`](crate::TransportErrorKind::BodyRead) error.
+    /// Maximum size of a buffered response body in bytes. A larger body fails the call with a
+    /// [`TransportErrorKind::BodyTooLarge`](crate::TransportErrorKind::BodyTooLarge) error when
+    /// the status is a success, and a
+    /// [`TransportErrorKind::BodyRead`](crate::TransportErrorKind::BodyRead) error otherwise.
     ///
     /// A streamed body has no total limit, because its bytes are passed on as they arrive, but
     /// a single server-sent event larger than this fails the stream as

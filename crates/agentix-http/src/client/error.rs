@@ -20,6 +20,11 @@ pub enum TransportErrorKind {
     Closed,
     /// The response head arrived but reading its body failed.
     BodyRead,
+    /// A success response arrived, but its buffered body exceeds `max_response_bytes`.
+    ///
+    /// The provider served the request, and usually billed it, so a retry is unlikely to end
+    /// differently. The error keeps the response status.
+    BodyTooLarge,
 }
 
 impl TransportErrorKind {
@@ -29,6 +34,7 @@ impl TransportErrorKind {
             Self::Timeout => "timed out",
             Self::Closed => "connection closed before a response arrived",
             Self::BodyRead => "reading the response body failed",
+            Self::BodyTooLarge => "the response body exceeds `max_response_bytes`",
         }
     }
 }
@@ -43,6 +49,7 @@ pub struct TransportError {
     kind: TransportErrorKind,
     target: String,
     timeout: Option<Duration>,
+    status: Option<http::StatusCode>,
     source: Option<BoxError>,
 }
 
@@ -52,6 +59,21 @@ impl TransportError {
             kind,
             target,
             timeout: None,
+            status: None,
+            source,
+        }
+    }
+
+    pub(crate) fn body_too_large(
+        target: String,
+        status: http::StatusCode,
+        source: Option<BoxError>,
+    ) -> Self {
+        Self {
+            kind: TransportErrorKind::BodyTooLarge,
+            target,
+            timeout: None,
+            status: Some(status),
             source,
         }
     }
@@ -61,6 +83,7 @@ impl TransportError {
             kind: TransportErrorKind::Timeout,
             target,
             timeout: Some(after),
+            status: None,
             source: None,
         }
     }
@@ -68,6 +91,13 @@ impl TransportError {
     /// Returns what went wrong.
     pub fn kind(&self) -> TransportErrorKind {
         self.kind
+    }
+
+    /// Returns the status of the response, when its head arrived before the failure.
+    ///
+    /// Only [`TransportErrorKind::BodyTooLarge`] errors carry a status.
+    pub fn status(&self) -> Option<http::StatusCode> {
+        self.status
     }
 
     /// Returns the request the error is about, as `METHOD scheme://host:port/path`.
@@ -79,6 +109,9 @@ impl TransportError {
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.target, self.kind.describe())?;
+        if let Some(status) = self.status {
+            write!(f, " (status {})", status.as_u16())?;
+        }
         if let Some(after) = self.timeout {
             write!(f, " after {:.3} s", after.as_secs_f64())?;
         }

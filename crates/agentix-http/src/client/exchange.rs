@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::response::Parts;
 use http::{HeaderMap, Request, Response};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -62,6 +62,14 @@ pub(super) async fn exchange(
             parts,
             LlmBody::full(collected.to_bytes()),
         )),
+        Err(error) if parts.status.is_success() && error.is::<LengthLimitError>() => {
+            Err(TransportError::body_too_large(
+                describe_target(&method, &uri),
+                parts.status,
+                Some(error),
+            )
+            .into())
+        }
         Err(error) => Err(TransportError::new(
             TransportErrorKind::BodyRead,
             describe_target(&method, &uri),

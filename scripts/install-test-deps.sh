@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs redis-server from Debian's packages when it is missing: the Redis tests start
-# their own server from it on a free loopback port.
+# Installs redis-server and redis-cli from Debian's packages when either is missing: the
+# Redis tests start their own server on a free loopback port and drive it with redis-cli.
 set -euo pipefail
 
-if command -v redis-server >/dev/null 2>&1; then
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -11,8 +11,8 @@ if [ "$(id -u)" -ne 0 ]; then
 else
     SUDO=
 fi
-echo "redis-server not found: installing it from Debian's packages" >&2
+echo "redis-server or redis-cli not found: installing them from Debian's packages" >&2
 $SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
 # The package starts a system-wide server on port 6379; the tests never use it.
-command -v redis-server >/dev/null
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null

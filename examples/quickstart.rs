@@ -214,6 +214,15 @@ async fn tenants(sim: &SimServer) -> Result<(), Box<dyn std::error::Error>> {
 
 fn provider_from_env() -> Option<(&'static str, String)> {
     std::env::var("AGENTIX_BASE_URL").ok()?;
+    let has_key = ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]
+        .iter()
+        .any(|name| std::env::var(name).is_ok());
+    if !has_key {
+        eprintln!(
+            "AGENTIX_BASE_URL is set but neither ANTHROPIC_API_KEY nor OPENAI_API_KEY is:              running the local tour instead"
+        );
+        return None;
+    }
     if let Ok(key) = std::env::var("ANTHROPIC_API_KEY") {
         return Some(("anthropic", key));
     }

@@ -219,7 +219,7 @@ fn provider_from_env() -> Option<(&'static str, String)> {
         .any(|name| std::env::var(name).is_ok());
     if !has_key {
         eprintln!(
-            "AGENTIX_BASE_URL is set but neither ANTHROPIC_API_KEY nor OPENAI_API_KEY is:              running the local tour instead"
+            "AGENTIX_BASE_URL is set but neither ANTHROPIC_API_KEY nor OPENAI_API_KEY is: running the local tour instead"
         );
         return None;
     }

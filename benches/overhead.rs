@@ -1,6 +1,6 @@
 //! Per-call overhead of each Agentix layer, and of the whole stack, on the closed happy path.
 //!
-//! The inner service answers at once with a 200 and a small Anthropic body, so what is timed
+//! The inner service returns at once with a 200 and a small Anthropic body, so what is timed
 //! is the layers' own work: classification, the breaker's admit and record, the budget's
 //! reservation and settlement, the fallback's request copy. Every case sends the same
 //! request through `oneshot` on a current-thread runtime; the bare inner service is the
@@ -22,7 +22,7 @@ use tower::{Layer, Service, ServiceExt};
 const RESPONSE: &[u8] = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-opus-4-20250514","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":12,"output_tokens":3,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}"#;
 const REQUEST: &[u8] = br#"{"model":"claude-opus-4-20250514","max_tokens":64,"messages":[{"role":"user","content":"hello"}]}"#;
 
-/// A provider that answers every request at once with the same 200 response.
+/// A provider that returns the same 200 response to every request at once.
 #[derive(Clone)]
 struct Instant200;
 

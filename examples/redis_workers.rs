@@ -4,7 +4,7 @@
 //! `redis-server` on a free loopback port (or uses `REDIS_URL`), starts agentix-sim with a
 //! model that fails its first requests, and runs three copies of itself as workers. Every
 //! worker calls the model in a loop through an `AgentixClient` whose breaker state lives in
-//! Redis, and prints when it sees the circuit open, which worker's call was the probe, and
+//! Redis, and prints when it finds the circuit open, which worker's call was the probe, and
 //! when the circuit closed again.
 
 use std::net::TcpListener;
@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .spawn()
         })
         .collect::<Result<_, _>>()?;
-    // It recovers before the cooldown ends; its first response takes 300 ms, so the other
+    // It recovers before the cooldown ends. Its first response takes 300 ms, so the other
     // workers find the circuit half-open while the probe is in flight.
     tokio::time::sleep(Duration::from_millis(600)).await;
     sim.clear_script(MODEL);

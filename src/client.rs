@@ -66,7 +66,7 @@ pub struct AgentixClient<S = HttpClient, B = InMemoryCircuitBreakerBackend> {
     shared: Arc<Shared>,
 }
 
-/// What every clone of a client reads: the options and where to send requests.
+/// State shared by every clone of a client: the options and the request target.
 struct Shared {
     options: AgentixAgentOptions,
     provider: Provider,
@@ -85,7 +85,7 @@ impl<S: Clone, B: Clone> Clone for AgentixClient<S, B> {
 
 impl AgentixClient {
     /// Starts a client from `options`, with the in-memory breaker backend and an
-    /// [`HttpClient`] until the builder says otherwise.
+    /// [`HttpClient`] unless the builder replaces them.
     pub fn builder(options: AgentixAgentOptions) -> AgentixClientBuilder {
         AgentixClientBuilder {
             options,
@@ -308,7 +308,7 @@ where
     }
 }
 
-/// Longest part of a non-JSON error body quoted in [`AgentixError::Api`].
+/// Maximum number of characters of a non-JSON error body quoted in [`AgentixError::Api`].
 const MAX_QUOTED_BODY: usize = 200;
 
 /// Extracts `error.message` from an error body of either format, or quotes the start of a

@@ -11,7 +11,7 @@ pub enum AgentixError {
     /// Agentix stopped the call itself; the counterpart of Python's `AgentixResilienceError`.
     #[error(transparent)]
     Resilience(#[from] ResilienceError),
-    /// The provider answered with an error status after every retry and fallback.
+    /// The provider returned an error status after every retry and fallback.
     #[error("{provider} returned {status} ({kind:?}) from model `{model}`: {message}")]
     Api {
         /// The provider name from the options.
@@ -27,7 +27,7 @@ pub enum AgentixError {
         /// The provider's delay hint, when it sent one.
         retry_after: Option<Duration>,
     },
-    /// The provider could not be reached or did not answer in time.
+    /// The provider could not be reached or did not respond in time.
     #[error("transport error: {0}")]
     Transport(#[source] BoxError),
     /// The options are invalid.

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 /// Resilience settings of an [`crate::AgentixClient`].
 ///
-/// Field names, units and defaults follow the Python Agentix API: delays are float seconds,
-/// and `Default` gives 3 attempts, a 1 s base delay doubling up to 30 s, a breaker that opens
+/// Field names, units and defaults follow the Python Agentix API, and delays are float seconds.
+/// `Default` gives 3 attempts, a 1 s base delay doubling up to 30 s, a breaker that opens
 /// after 5 consecutive failures and probes after 60 s, no fallback model and no token budget.
 /// Deserializing rejects unknown fields, so a misspelt option is an error, not a default.
 ///
@@ -80,11 +80,11 @@ impl AgentixAgentOptions {
     ///
     /// # Errors
     ///
-    /// Returns [`OptionsError`] naming the field, its value and the accepted range when a
-    /// delay is negative, NaN, infinite or longer than a day, the cooldown is zero, the base
-    /// delay exceeds the cap, there are 0 attempts, the jitter is outside `0.0..=1.0`, the
-    /// provider is unknown, a model name is empty or equals the fallback, or the token
-    /// budget is 0.
+    /// Returns [`OptionsError`] naming the field, its value and the accepted range. A delay
+    /// must be finite, not negative and at most a day, and the cooldown at least 1 ns. The
+    /// base delay must not exceed the cap, attempts must be at least 1, and the jitter must
+    /// lie in `0.0..=1.0`. The provider must be known, model names non-empty and distinct,
+    /// and a token budget at least 1.
     pub fn validate(&self) -> Result<(), OptionsError> {
         if !PROVIDERS.contains(&self.provider.as_str()) {
             return Err(OptionsError::new(

@@ -1,5 +1,5 @@
 //! The classification table of docs/classification.md, row by row, against agentix-sim over
-//! real HTTP: for each provider answer, whether retry re-sends it, whether the breaker counts
+//! real HTTP: for each provider response, whether retry re-sends it, whether the breaker counts
 //! it, and whether fallback moves to the next model.
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use tower::{Layer, ServiceExt};
 const PRIMARY: &str = "primary-model";
 const SECOND: &str = "second-model";
 
-/// One row: a provider answer and what each layer does with it.
+/// One row: a provider response and the decision of each layer.
 struct Row {
     provider: Provider,
     answer: &'static str,

@@ -1,4 +1,4 @@
-//! Retry over real HTTP honours delay hints that change from answer to answer, timed on
+//! Retry over real HTTP honours delay hints that change from response to response, timed on
 //! tokio's paused clock.
 
 use std::time::Duration;

@@ -32,7 +32,7 @@ impl std::error::Error for CircuitOpen {}
 /// A call rejected because its token budget is spent; the provider was not called.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BudgetExceeded {
-    /// What the budget covers: `"client"` or `"tenant:{id}"`.
+    /// The scope of the budget: `"client"` or `"tenant:{id}"`.
     pub scope: String,
     /// Tokens used and reserved by calls in flight when the call was rejected.
     pub used: u64,
@@ -57,7 +57,7 @@ impl std::error::Error for BudgetExceeded {}
 ///
 /// Every layer calls this before classifying an error as a provider failure, so that a
 /// rejection is never retried, never counted by a breaker, and falls back only where the
-/// fallback policy says so.
+/// fallback policy allows it.
 pub fn rejection_of(error: &BoxError) -> Option<crate::Rejection> {
     if error.is::<CircuitOpen>() {
         Some(crate::Rejection::CircuitOpen)

@@ -1,6 +1,6 @@
 //! Outcome classification: what a call's result means for resilience decisions.
 //!
-//! A [`Classify`] implementation looks at a response or an error once and says what happened.
+//! A [`Classify`] implementation looks at a response or an error once and returns what happened.
 //! Each layer then maps the [`Outcome`] to its own decision (retry, count against a breaker,
 //! fall back), so the wire format is parsed in one place and the policies stay format-free.
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::BoxError;
 
-/// What a finished call means for the resilience layers.
+/// The meaning of a finished call for the resilience layers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The provider served the call.
@@ -82,9 +82,9 @@ impl FailureKind {
 /// A classified provider failure with the server's hints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    /// What went wrong.
+    /// The kind of failure.
     pub kind: FailureKind,
-    /// The HTTP status, when the provider answered.
+    /// The HTTP status, when the provider sent a response.
     pub status: Option<u16>,
     /// The server's delay hint (`retry-after-ms`, `retry-after`, rate-limit reset headers).
     pub retry_after: Option<Duration>,

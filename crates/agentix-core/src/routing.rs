@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::BoxError;
 
-/// Reads and replaces the model a request asks for, so a fallback can re-send it.
+/// Reads and replaces the model named in a request, so a fallback can re-send it.
 pub trait RouteModel<Req> {
     /// Returns the model the request names, if it names one.
     fn model(&self, request: &Req) -> Option<String>;
